@@ -1,0 +1,103 @@
+"""The syrupy extension that owns the snapshot files: one per (test, seed), written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from pytest_seeded.snapshot import Recording, dumps
+
+if TYPE_CHECKING:
+    from syrupy.data import SnapshotCollection
+    from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
+
+# Not ".json": syrupy's JSONSnapshotExtension claims every file ending in .json and deletes
+# ours as unused under --snapshot-update. JSONC is a superset of JSON, so editors still
+# highlight it, and no syrupy extension claims it.
+FILE_EXTENSION = "seeded.jsonc"
+
+
+class SeededSnapshotExtension(SingleFileSnapshotExtension):
+    file_extension = FILE_EXTENSION
+    _write_mode = WriteMode.TEXT
+
+    # Text the plugin has just read for a test, handed to syrupy when it recalls the same file
+    # at teardown, so a replayed test reads its snapshot from disk once. Entries are removed
+    # when used or when the test ends, so it never holds more than the running tests' files.
+    _read_cache: dict[str, str] = {}  # noqa: RUF012
+
+    def serialize(
+        self,
+        data: SerializableData,
+        *,
+        exclude: PropertyFilter | None = None,
+        include: PropertyFilter | None = None,
+        matcher: PropertyMatcher | None = None,
+    ) -> SerializedData:
+        if isinstance(data, Recording):
+            return data.source if data.source is not None else dumps(data)
+        if isinstance(data, str):
+            return data
+        raise TypeError(
+            f"pytest-seeded snapshots hold recordings, not {type(data).__name__}: "
+            "use syrupy's own snapshot fixture for other data"
+        )
+
+    def read_snapshot_data_from_location(
+        self, *, snapshot_location: str, snapshot_name: str, session_id: str
+    ) -> Any:
+        cached = self._read_cache.pop(snapshot_location, None)
+        if cached is not None:
+            return cached
+        return super().read_snapshot_data_from_location(
+            snapshot_location=snapshot_location,
+            snapshot_name=snapshot_name,
+            session_id=session_id,
+        )
+
+    @classmethod
+    def write_snapshot_collection(
+        cls,
+        *,
+        snapshot_collection: SnapshotCollection,
+        name_order: dict[str, int] | None = None,
+    ) -> None:
+        data = next(iter(snapshot_collection)).data
+        if not isinstance(data, str):
+            raise TypeError(f"pytest-seeded writes text snapshots, got {type(data).__name__}")
+        write_atomically(Path(snapshot_collection.location), data)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file and rename it over the target, so that a run killed at
+    any point leaves either the old file or the complete new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_snapshot_text(path: str) -> str | None:
+    """Read a snapshot file for a test and keep its text for syrupy's recall at teardown."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    SeededSnapshotExtension._read_cache[path] = text
+    return text
+
+
+def forget(path: str) -> None:
+    SeededSnapshotExtension._read_cache.pop(path, None)

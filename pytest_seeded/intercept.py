@@ -1,0 +1,542 @@
+"""Where requests are seeded and answered: at the HTTP transport, the one seam every openai call
+shape passes through (plain, ``stream=True``, ``.stream()``, ``.parse()``, ``with_options()``,
+async).
+
+The fixture clients get a transport of their own. Clients that the code under test builds
+itself are reached by patching httpx2's two default transports while a test uses the plugin;
+only requests the openai SDK sent are touched, everything else passes through.
+
+vcrpy is not used here, after measuring it: it patches dozens of classes per cassette (about
+3.6 ms a call against 0.8 ms for an in-memory transport) and reads a whole stream before handing
+it on, so a live stream would stop being a stream. One transport wrapper does both jobs without
+either cost, and the files belong to syrupy.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx2
+import pytest
+
+from pytest_seeded.compare import outputs_match, unified_diff
+from pytest_seeded.settings import Mode
+from pytest_seeded.snapshot import (
+    JSON_CONTENT_TYPE,
+    SSE_CONTENT_TYPE,
+    RecordedCall,
+    RecordedRequest,
+    RecordedResponse,
+    Recording,
+)
+from pytest_seeded.wire import (
+    SSEParser,
+    body_fingerprint,
+    body_output,
+    encode_sse,
+    stream_fingerprint,
+    stream_output,
+)
+
+SEEDED_PATH_SUFFIXES = ("/chat/completions", "/completions")
+# Query parameters that carry credentials (Azure-style gateways put the key in the URL).
+SECRET_QUERY_PARAMS = frozenset({"api-key", "api_key", "key", "token", "access_token", "sig"})
+
+_ORIGINAL_SYNC = httpx2.HTTPTransport.handle_request
+_ORIGINAL_ASYNC = httpx2.AsyncHTTPTransport.handle_async_request
+
+SyncSend = Callable[[httpx2.Request], httpx2.Response]
+AsyncSend = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
+
+
+@dataclass
+class CallStats:
+    """What happened to one test's calls; carried to the report through user_properties."""
+
+    recorded: int = 0
+    replayed: int = 0
+    matched: int = 0
+    mismatched: int = 0
+    drifted: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    drifts: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+    def as_property(self) -> dict[str, Any]:
+        return {
+            "recorded": self.recorded,
+            "replayed": self.replayed,
+            "matched": self.matched,
+            "mismatched": self.mismatched,
+            "drifted": self.drifted,
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+            "drifts": [list(d) for d in self.drifts],
+        }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: httpx2.Request
+    recorded: RecordedRequest
+    is_completion: bool
+
+
+def is_sdk_request(request: httpx2.Request) -> bool:
+    """Whether the openai SDK sent this request (it always adds its x-stainless-* headers)."""
+    headers = request.headers
+    return "x-stainless-lang" in headers or headers.get("user-agent", "").startswith("OpenAI/")
+
+
+class TestCalls:
+    """Every LLM call one test makes, answered according to the mode."""
+
+    __test__ = False  # not a test class, whatever pytest's collection thinks of the name
+
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        seed: int,
+        nodeid: str,
+        snapshot_path: str,
+        recorded: Recording | None,
+    ) -> None:
+        self.mode = mode
+        self.seed = seed
+        self.nodeid = nodeid
+        self.snapshot_path = snapshot_path
+        self.recorded = recorded
+        self._used = [False] * (len(recorded.calls) if recorded else 0)
+        # Slots in request order, filled when each response is complete, so concurrent calls
+        # are written in the order the test made them.
+        self.new_calls: list[RecordedCall | None] = []
+        self.stats = CallStats()
+        self.sync_send: SyncSend | None = None
+
+    # -- the two entry points -------------------------------------------------------------
+
+    def handle(self, request: httpx2.Request, send: SyncSend) -> httpx2.Response:
+        prepared = self._prepare(request)
+        if self.mode == "replay":
+            return self._replay(prepared, is_async=False)
+        slot = self._reserve()
+        response = send(prepared.request)
+        if not 200 <= response.status_code < 300:
+            return response
+        if _content_type(response) == SSE_CONTENT_TYPE:
+            stream = _TeeStream(response, self, prepared, slot)
+            return _rebuilt(response, prepared.request, stream)
+        body = _decode(response, response.read())
+        self._complete(prepared, slot, _json_response(response, body))
+        return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
+
+    async def ahandle(self, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
+        prepared = self._prepare(request)
+        if self.mode == "replay":
+            return self._replay(prepared, is_async=True)
+        slot = self._reserve()
+        response = await send(prepared.request)
+        if not 200 <= response.status_code < 300:
+            return response
+        if _content_type(response) == SSE_CONTENT_TYPE:
+            stream = _AsyncTeeStream(response, self, prepared, slot)
+            return _rebuilt(response, prepared.request, stream)
+        body = _decode(response, await response.aread())
+        self._complete(prepared, slot, _json_response(response, body))
+        return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
+
+    # -- shared steps ----------------------------------------------------------------------
+
+    def _prepare(self, request: httpx2.Request) -> _Prepared:
+        raw = request.read()
+        body: Any
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", errors="replace")
+        path = request.url.path
+        is_completion = request.method == "POST" and path.rstrip("/").endswith(SEEDED_PATH_SUFFIXES)
+        headers = request.headers.copy()
+        if self.mode != "replay":
+            # Ask for plain bytes: what is recorded must be readable, and decoding a
+            # compressed stream chunk by chunk is work for nothing.
+            headers["accept-encoding"] = "identity"
+        if is_completion and isinstance(body, dict) and "seed" not in body:
+            body = {**body, "seed": self.seed}
+            raw = json.dumps(body).encode()
+            headers.pop("content-length", None)
+            request = httpx2.Request(
+                request.method,
+                request.url,
+                headers=headers,
+                content=raw,
+                extensions=request.extensions,
+            )
+        else:
+            request.headers = headers
+        recorded = RecordedRequest(request.method, _public_path(request.url), body)
+        return _Prepared(request, recorded, is_completion)
+
+    def _reserve(self) -> int:
+        self.new_calls.append(None)
+        return len(self.new_calls) - 1
+
+    def _find(self, wanted: RecordedRequest) -> int | None:
+        assert self.recorded is not None
+        for n, call in enumerate(self.recorded.calls):
+            if not self._used[n] and call.request == wanted:
+                return n
+        return None
+
+    def _lookup(self, prepared: _Prepared) -> RecordedCall:
+        """The recorded call that answers this request, or a failure saying why there is none."""
+        if self.recorded is None:
+            self.stats.missing += 1
+            pytest.fail(self._missing_message(), pytrace=False)
+        found = self._find(prepared.recorded)
+        if found is None:
+            self.stats.missing += 1
+            pytest.fail(self._mismatch_message(prepared.recorded), pytrace=False)
+        self._used[found] = True
+        return self.recorded.calls[found]
+
+    def _replay(self, prepared: _Prepared, *, is_async: bool) -> httpx2.Response:
+        call = self._lookup(prepared)
+        self.stats.replayed += 1
+        response = call.response
+        headers = {"content-type": response.content_type}
+        stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
+        if response.events is not None:
+            stream = _ReplayStream(response.events)
+        else:
+            body = response.body
+            text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+            stream = httpx2.ByteStream(text.encode())
+        if is_async and isinstance(stream, _ReplayStream):
+            stream = _AsyncReplayStream(stream.events)
+        return httpx2.Response(
+            response.status, headers=headers, stream=stream, request=prepared.request
+        )
+
+    def _complete(self, prepared: _Prepared, slot: int, response: RecordedResponse) -> None:
+        if response.events is not None:
+            fingerprint = stream_fingerprint(response.events)
+            output = stream_output(response.events)
+        else:
+            fingerprint = body_fingerprint(response.body)
+            output = body_output(response.body)
+        call = RecordedCall(prepared.recorded, response, fingerprint, output)
+        self.new_calls[slot] = call
+        if self.mode == "record":
+            self.stats.recorded += 1
+        else:
+            self._check_live(prepared, slot, call)
+
+    def _check_live(self, prepared: _Prepared, slot: int, live: RecordedCall) -> None:
+        expected = self._lookup(prepared)
+        number = slot + 1
+        if expected.fingerprint != live.fingerprint:
+            self.stats.drifted += 1
+            self.stats.drifts.append((expected.fingerprint, live.fingerprint))
+            pytest.skip(
+                f"pytest-seeded: system_fingerprint changed for call #{number} of "
+                f"{self.nodeid}: recorded {expected.fingerprint!r}, live {live.fingerprint!r}. "
+                "The model or its serving setup changed, so the snapshot cannot be compared. "
+                f"Re-record it with: pytest {_quote(self.nodeid)} --llm-mode=record"
+            )
+        if outputs_match(expected.output, live.output):
+            self.stats.matched += 1
+            return
+        self.stats.mismatched += 1
+        diff = unified_diff(expected.output, live.output, "snapshot", "live")
+        pytest.fail(
+            f"pytest-seeded: live output of call #{number} differs from the snapshot "
+            f"(seed {self.seed}, fingerprint {live.fingerprint!r}, compare exact)\n"
+            f"snapshot: {self.snapshot_path}\n{diff}"
+            f"If the new output is right, re-record with: pytest {_quote(self.nodeid)} "
+            "--llm-mode=record",
+            pytrace=False,
+        )
+
+    def _missing_message(self) -> str:
+        return (
+            f"pytest-seeded: no snapshot for {self.nodeid} with seed {self.seed}.\n"
+            f"Expected: {self.snapshot_path}\n"
+            f"Record it with: pytest {_quote(self.nodeid)} --llm-mode=record"
+        )
+
+    def _mismatch_message(self, wanted: RecordedRequest) -> str:
+        assert self.recorded is not None
+        unused = [c for n, c in enumerate(self.recorded.calls) if not self._used[n]]
+        rerecord = f"Re-record with: pytest {_quote(self.nodeid)} --llm-mode=record"
+        if not unused:
+            return (
+                f"pytest-seeded: {self.nodeid} made more calls than its snapshot holds "
+                f"({len(self.recorded.calls)} recorded, seed {self.seed}).\n"
+                f"Snapshot: {self.snapshot_path}\nUnrecorded request:\n"
+                f"{_request_text(wanted)}\n{rerecord}"
+            )
+        nearest = next((c for c in unused if c.request.path == wanted.path), unused[0])
+        diff = unified_diff(
+            _request_text(nearest.request), _request_text(wanted), "recorded request", "request"
+        )
+        return (
+            f"pytest-seeded: a request of {self.nodeid} does not match its snapshot "
+            f"(seed {self.seed}); the prompt, model, parameters or seed changed.\n"
+            f"Snapshot: {self.snapshot_path}\n{diff}{rerecord}"
+        )
+
+    def finished_calls(self) -> list[RecordedCall] | None:
+        """The new recording's calls, or None if a call never completed."""
+        if any(c is None for c in self.new_calls):
+            return None
+        return [c for c in self.new_calls if c is not None]
+
+
+# -- the transports -----------------------------------------------------------------------
+
+
+class SeededTransport(httpx2.BaseTransport):
+    """The fixture client's transport: every request goes through the test's TestCalls."""
+
+    def __init__(self, calls: TestCalls, real: Callable[[], httpx2.HTTPTransport]) -> None:
+        self._calls = calls
+        self._real = real
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._calls.handle(request, lambda r: _ORIGINAL_SYNC(self._real(), r))
+
+
+class AsyncSeededTransport(httpx2.AsyncBaseTransport):
+    """The async fixture client's transport. Its real transport is made per test, because an
+    async connection pool belongs to the event loop it was first used in."""
+
+    def __init__(self, calls: TestCalls) -> None:
+        self._calls = calls
+        self._real: httpx2.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self._calls.ahandle(request, self._send)
+
+    async def _send(self, request: httpx2.Request) -> httpx2.Response:
+        if self._real is None:
+            self._real = httpx2.AsyncHTTPTransport()
+        return await _ORIGINAL_ASYNC(self._real, request)
+
+    async def aclose(self) -> None:
+        if self._real is not None:
+            await self._real.aclose()
+
+
+# The test whose calls the patched default transports route to (one test runs at a time in a
+# process; xdist workers are processes of their own).
+_active: TestCalls | None = None
+
+
+def _patched_sync(self: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
+    calls = _active
+    if calls is None or not is_sdk_request(request):
+        return _ORIGINAL_SYNC(self, request)
+    return calls.handle(request, lambda r: _ORIGINAL_SYNC(self, r))
+
+
+async def _patched_async(
+    self: httpx2.AsyncHTTPTransport, request: httpx2.Request
+) -> httpx2.Response:
+    calls = _active
+    if calls is None or not is_sdk_request(request):
+        return await _ORIGINAL_ASYNC(self, request)
+    return await calls.ahandle(request, lambda r: _ORIGINAL_ASYNC(self, r))
+
+
+def activate(calls: TestCalls) -> None:
+    """Route the openai clients the code under test builds itself to this test's calls."""
+    global _active
+    _active = calls
+    httpx2.HTTPTransport.handle_request = _patched_sync  # type: ignore[method-assign]
+    httpx2.AsyncHTTPTransport.handle_async_request = _patched_async  # type: ignore[method-assign]
+
+
+def deactivate() -> None:
+    global _active
+    _active = None
+    httpx2.HTTPTransport.handle_request = _ORIGINAL_SYNC  # type: ignore[method-assign]
+    httpx2.AsyncHTTPTransport.handle_async_request = _ORIGINAL_ASYNC  # type: ignore[method-assign]
+
+
+# -- response streams ---------------------------------------------------------------------
+
+
+class _ReplayStream(httpx2.SyncByteStream):
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from encode_sse(self.events)
+
+
+class _AsyncReplayStream(httpx2.AsyncByteStream):
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in encode_sse(self.events):
+            yield chunk
+
+
+class _StreamCapture:
+    """Keeps what passes through a live stream and completes the call when it ends."""
+
+    def __init__(
+        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+    ) -> None:
+        self._response = response
+        self._calls = calls
+        self._prepared = prepared
+        self._slot = slot
+        self._parser = SSEParser()
+        self._decompress = _decompressor(response)
+        self._done = False
+
+    def take(self, chunk: bytes) -> bytes:
+        data = self._decompress.decompress(chunk) if self._decompress else chunk
+        self._parser.feed(data)
+        return data
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._parser.close()
+        recorded = RecordedResponse(
+            self._response.status_code, SSE_CONTENT_TYPE, events=self._parser.events
+        )
+        self._calls._complete(self._prepared, self._slot, recorded)
+
+
+class _TeeStream(httpx2.SyncByteStream):
+    """Hands each chunk on as it arrives (a stream stays a stream) while keeping a copy."""
+
+    def __init__(
+        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+    ) -> None:
+        self._inner = response.stream
+        self._capture = _StreamCapture(response, calls, prepared, slot)
+        self._iterator: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert isinstance(self._inner, httpx2.SyncByteStream)
+        self._iterator = iter(self._inner)
+        for chunk in self._iterator:
+            yield self._capture.take(chunk)
+        self._capture.finish()
+
+    def close(self) -> None:
+        # A caller that stops reading early still gets the whole stream recorded: read the rest.
+        try:
+            if self._iterator is not None:
+                for chunk in self._iterator:
+                    self._capture.take(chunk)
+                self._capture.finish()
+        finally:
+            assert isinstance(self._inner, httpx2.SyncByteStream)
+            self._inner.close()
+
+
+class _AsyncTeeStream(httpx2.AsyncByteStream):
+    def __init__(
+        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+    ) -> None:
+        self._inner = response.stream
+        self._capture = _StreamCapture(response, calls, prepared, slot)
+        self._iterator: AsyncIterator[bytes] | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._inner, httpx2.AsyncByteStream)
+        self._iterator = self._inner.__aiter__()
+        async for chunk in self._iterator:
+            yield self._capture.take(chunk)
+        self._capture.finish()
+
+    async def aclose(self) -> None:
+        try:
+            if self._iterator is not None:
+                async for chunk in self._iterator:
+                    self._capture.take(chunk)
+                self._capture.finish()
+        finally:
+            assert isinstance(self._inner, httpx2.AsyncByteStream)
+            await self._inner.aclose()
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _content_type(response: httpx2.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _decompressor(response: httpx2.Response) -> Any:
+    encoding = response.headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate"):
+        # wbits 47: accept a gzip or a zlib header, whichever the server sent.
+        return zlib.decompressobj(47)
+    return None
+
+
+def _decode(response: httpx2.Response, raw: bytes) -> bytes:
+    decompressor = _decompressor(response)
+    return decompressor.decompress(raw) + decompressor.flush() if decompressor else raw
+
+
+def _json_response(response: httpx2.Response, body: bytes) -> RecordedResponse:
+    content_type = _content_type(response) or JSON_CONTENT_TYPE
+    text = body.decode("utf-8", errors="replace")
+    parsed: Any
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    return RecordedResponse(response.status_code, content_type, body=parsed)
+
+
+def _rebuilt(
+    response: httpx2.Response,
+    request: httpx2.Request,
+    stream: httpx2.SyncByteStream | httpx2.AsyncByteStream,
+) -> httpx2.Response:
+    # The body handed on is decoded, so the encoding and length headers no longer hold.
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length")
+    ]
+    return httpx2.Response(
+        response.status_code,
+        headers=headers,
+        stream=stream,
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+def _public_path(url: httpx2.URL) -> str:
+    """The URL's path and query, without the host (which differs between machines) and without
+    query parameters that carry credentials."""
+    params = [(k, v) for k, v in url.params.multi_items() if k.lower() not in SECRET_QUERY_PARAMS]
+    return url.path + (f"?{urlencode(params)}" if params else "")
+
+
+def _request_text(request: RecordedRequest) -> str:
+    body = json.dumps(request.body, indent=2, sort_keys=True, ensure_ascii=False)
+    return f"{request.method} {request.path}\n{body}\n"
+
+
+def _quote(nodeid: str) -> str:
+    return f"'{nodeid}'" if any(c in nodeid for c in " []()") else nodeid

@@ -1,0 +1,60 @@
+"""Per-run state: the resolved settings, the counts the report shows, the fingerprint changes seen,
+and the one real transport that live and record runs share. Kept in the pytest stash."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_seeded.settings import RunSettings
+
+if TYPE_CHECKING:
+    import httpx2
+
+# The name under which each test's counts travel in user_properties: that is how they cross
+# from pytest-xdist workers to the controller, whose report is the one printed.
+USER_PROPERTY = "pytest_seeded"
+COUNT_NAMES = ("recorded", "replayed", "matched", "mismatched", "drifted", "missing", "unreadable")
+
+
+@dataclass
+class SeededSession:
+    settings: RunSettings
+    totals: Counter[str] = field(default_factory=Counter)
+    tests: int = 0
+    # (recorded fingerprint, live fingerprint) -> the tests that saw that change
+    drifts: dict[tuple[str | None, str | None], list[str]] = field(default_factory=dict)
+    _real_sync: httpx2.HTTPTransport | None = None
+
+    def add_test(self, nodeid: str, counts: dict[str, Any]) -> None:
+        self.tests += 1
+        for name in COUNT_NAMES:
+            value = counts.get(name, 0)
+            if isinstance(value, int):
+                self.totals[name] += value
+        for old, new in counts.get("drifts", []):
+            tests = self.drifts.setdefault((old, new), [])
+            if nodeid not in tests:
+                tests.append(nodeid)
+
+    def real_sync_transport(self) -> httpx2.HTTPTransport:
+        # Made once per run and only when a call really goes out: each one builds an SSL
+        # context (about 17 ms), which replay never needs.
+        if self._real_sync is None:
+            import httpx2
+
+            self._real_sync = httpx2.HTTPTransport()
+        return self._real_sync
+
+    def close(self) -> None:
+        if self._real_sync is not None:
+            self._real_sync.close()
+            self._real_sync = None
+
+
+SESSION_KEY = pytest.StashKey[SeededSession]()
+# Outcome of an item's call phase, read by the fixture's teardown: a failing test writes nothing.
+CALL_OUTCOME_KEY = pytest.StashKey[str]()

@@ -1,0 +1,199 @@
+"""The snapshot format: every call one test made under one seed, as versioned, readable JSON.
+
+A file holds ``schema_version``, ``seed`` and ``calls``; each call its request (method, path,
+JSON body with the seed), the ``system_fingerprint`` it was answered under, the output text for
+humans, and the response (a JSON body, or a stream's events one per line so git diffs read well).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_seeded.errors import SnapshotFormatError
+
+SCHEMA_VERSION = 1
+JSON_CONTENT_TYPE = "application/json"
+SSE_CONTENT_TYPE = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    body: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "body": self.body}
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    status: int
+    content_type: str
+    body: Any = None
+    # For streams: each SSE event as {"data": parsed JSON or raw text} (plus "event" if named).
+    events: list[dict[str, Any]] | None = None
+
+    @property
+    def is_stream(self) -> bool:
+        return self.events is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "content_type": self.content_type}
+        if self.events is not None:
+            out["events"] = self.events
+        else:
+            out["body"] = self.body
+        return out
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    request: RecordedRequest
+    response: RecordedResponse
+    fingerprint: str | None
+    output: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request": self.request.to_json(),
+            "fingerprint": self.fingerprint,
+            "output": self.output,
+            "response": self.response.to_json(),
+        }
+
+
+@dataclass
+class Recording:
+    seed: int
+    calls: list[RecordedCall] = field(default_factory=list)
+    # The text this recording was read from, kept so that replay hands syrupy the file's own
+    # text back instead of dumping it again.
+    source: str | None = None
+
+
+def dumps(recording: Recording) -> str:
+    head = {"schema_version": SCHEMA_VERSION, "seed": recording.seed}
+    lines = ["{"]
+    lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    if not recording.calls:
+        lines.append('  "calls": []')
+    else:
+        lines.append('  "calls": [')
+        for n, call in enumerate(recording.calls):
+            comma = "," if n < len(recording.calls) - 1 else ""
+            lines.append(_dump_call(call.to_json(), indent=4) + comma)
+        lines.append("  ]")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dump_call(call: dict[str, Any], indent: int) -> str:
+    # Pretty-print the call, but keep each stream event on one line: a 200-chunk stream would
+    # otherwise take thousands of lines and drown the diff that matters.
+    events = call["response"].pop("events", None)
+    text = json.dumps(call, indent=2, ensure_ascii=False)
+    if events is not None:
+        rendered = ",\n".join(
+            "      " + json.dumps(e, ensure_ascii=False, separators=(", ", ": ")) for e in events
+        )
+        block = '    "events": []' if not events else f'    "events": [\n{rendered}\n    ]'
+        head, tail = text.rsplit("\n  }\n}", 1)
+        text = f"{head},\n{block}\n  }}\n}}{tail}"
+    pad = " " * indent
+    return "\n".join(pad + line for line in text.split("\n"))
+
+
+def loads(text: str, path: str) -> Recording:
+    """Parse and validate a snapshot file's text; any problem raises SnapshotFormatError."""
+    if not text.strip():
+        raise SnapshotFormatError(path, "the file is empty")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnapshotFormatError(
+            path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise SnapshotFormatError(path, "JSON nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise SnapshotFormatError(path, f"expected a JSON object, got {_kind(doc)}")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            problem = (
+                f"schema_version {version} is newer than this pytest-seeded understands "
+                f"({SCHEMA_VERSION}); upgrade pytest-seeded"
+            )
+        else:
+            problem = f"schema_version must be {SCHEMA_VERSION}, got {version!r}"
+        raise SnapshotFormatError(path, problem)
+    seed = _need(doc, "seed", int, path, "")
+    calls_raw = _need(doc, "calls", list, path, "")
+    calls = [_load_call(raw, path, f"calls[{n}]") for n, raw in enumerate(calls_raw)]
+    return Recording(seed=seed, calls=calls, source=text)
+
+
+def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
+    if not isinstance(raw, dict):
+        raise SnapshotFormatError(path, f"{where}: expected an object, got {_kind(raw)}")
+    req = _need(raw, "request", dict, path, where)
+    resp = _need(raw, "response", dict, path, where)
+    fingerprint = raw.get("fingerprint")
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise SnapshotFormatError(
+            path, f"{where}.fingerprint: expected a string or null, got {_kind(fingerprint)}"
+        )
+    if "request" in raw and "body" not in req:
+        raise SnapshotFormatError(path, f"{where}.request: missing field 'body'")
+    request = RecordedRequest(
+        method=_need(req, "method", str, path, f"{where}.request"),
+        path=_need(req, "path", str, path, f"{where}.request"),
+        body=req["body"],
+    )
+    status = _need(resp, "status", int, path, f"{where}.response")
+    content_type = _need(resp, "content_type", str, path, f"{where}.response")
+    if "events" in resp:
+        events = _need(resp, "events", list, path, f"{where}.response")
+        for n, event in enumerate(events):
+            if not isinstance(event, dict) or "data" not in event:
+                raise SnapshotFormatError(
+                    path, f"{where}.response.events[{n}]: expected an object with 'data'"
+                )
+        response = RecordedResponse(status, content_type, events=events)
+    elif "body" in resp:
+        response = RecordedResponse(status, content_type, body=resp["body"])
+    else:
+        raise SnapshotFormatError(path, f"{where}.response: needs 'body' or 'events'")
+    output = _need(raw, "output", str, path, where)
+    return RecordedCall(request, response, fingerprint, output)
+
+
+def _need(obj: dict[str, Any], key: str, kind: type, path: str, where: str) -> Any:
+    prefix = f"{where}: " if where else ""
+    if key not in obj:
+        raise SnapshotFormatError(path, f"{prefix}missing field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SnapshotFormatError(
+            path, f"{prefix}field {key!r} should be {_name(kind)}, got {_kind(value)}"
+        )
+    return value
+
+
+def _name(kind: type) -> str:
+    return {int: "a whole number", str: "a string", list: "a list", dict: "an object"}.get(
+        kind, kind.__name__
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}[
+        type(value)
+    ]

@@ -1,0 +1,135 @@
+"""One test's life with the plugin: load its snapshot, route its calls, then write or keep the
+snapshot at teardown. Imported only when a test asks for an LLM fixture."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_seeded.errors import SnapshotFormatError
+from pytest_seeded.extension import SeededSnapshotExtension, forget, read_snapshot_text
+from pytest_seeded.intercept import TestCalls, activate, deactivate
+from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY
+from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, client_base_url, seed_for
+from pytest_seeded.snapshot import Recording, dumps, loads
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
+# Handed to clients when no key is needed (replay, or a local server): openai refuses to
+# construct a client without one. Not shaped like a real key, so no scanner mistakes it.
+PLACEHOLDER_KEY = "pytest-seeded-no-key"
+
+
+def run_test(request: pytest.FixtureRequest, snapshot: SnapshotAssertion) -> Iterator[TestCalls]:
+    item = request.node
+    session = request.config.stash[SESSION_KEY]
+    settings = session.settings
+    seed = seed_for(item, settings)
+    index = f"seed={seed}"
+    assertion = snapshot.use_extension(SeededSnapshotExtension)
+    location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
+    shown = _shown_path(location, request.config)
+
+    recorded: Recording | None = None
+    if settings.mode != "record":
+        try:
+            recorded = _load(location, shown)
+        except SnapshotFormatError:
+            item.user_properties.append((USER_PROPERTY, {"unreadable": 1}))
+            forget(location)
+            raise
+
+    calls = TestCalls(
+        mode=settings.mode, seed=seed, nodeid=item.nodeid, snapshot_path=shown, recorded=recorded
+    )
+    env = pytest.MonkeyPatch()
+    _set_environment(env, settings.mode, client_base_url(settings))
+    activate(calls)
+    try:
+        yield calls
+    finally:
+        deactivate()
+        env.undo()
+        try:
+            _finish(item, calls, assertion, index, location)
+        finally:
+            forget(location)
+            item.user_properties.append((USER_PROPERTY, calls.stats.as_property()))
+
+
+def _load(location: str, shown: str) -> Recording | None:
+    try:
+        text = read_snapshot_text(location)
+    except UnicodeDecodeError as exc:
+        raise SnapshotFormatError(
+            shown, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise SnapshotFormatError(shown, f"cannot be read ({exc.strerror})") from None
+    return None if text is None else loads(text, shown)
+
+
+def _set_environment(env: pytest.MonkeyPatch, mode: str, base_url: str | None) -> None:
+    """Let the code under test build its own clients as it would in production."""
+    if base_url and not os.environ.get("OPENAI_BASE_URL"):
+        env.setenv("OPENAI_BASE_URL", base_url)
+    if os.environ.get("OPENAI_API_KEY"):
+        return
+    if mode == "replay" or (base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL):
+        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
+        return
+    pytest.fail(
+        f"pytest-seeded: --llm-mode={mode} calls {OPENAI_DEFAULT_BASE_URL}, but OPENAI_API_KEY "
+        "is not set. Set it, or point OPENAI_BASE_URL (or the llm_base_url ini option) at an "
+        "OpenAI-compatible server.",
+        pytrace=False,
+    )
+
+
+def _finish(
+    item: pytest.Item,
+    calls: TestCalls,
+    assertion: SnapshotAssertion,
+    index: str,
+    location: str,
+) -> None:
+    """Write the new recording (record mode, passing test) and tell syrupy the file is in use,
+    so that --snapshot-update never deletes a snapshot a test still has."""
+    keep: Recording | None = calls.recorded
+    if calls.mode == "record":
+        new_calls = calls.finished_calls()
+        if item.stash.get(CALL_OUTCOME_KEY, "") == "passed" and new_calls:
+            keep = Recording(seed=calls.seed, calls=new_calls)
+            text = dumps(keep)
+            keep.source = text
+            if _read_raw(location) != text:
+                SeededSnapshotExtension.write_snapshot(
+                    snapshot_location=location,
+                    snapshots=[(text, assertion.test_location, index)],
+                )
+            calls.stats.recorded += len(new_calls)
+        else:
+            # A failing test records nothing: the snapshot on disk, if any, stays as it was.
+            existing = _read_raw(location)
+            keep = None if existing is None else Recording(seed=calls.seed, source=existing)
+    if keep is not None:
+        assertion(name=index).assert_match(keep)
+
+
+def _read_raw(location: str) -> str | None:
+    try:
+        with open(location, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _shown_path(location: str, config: pytest.Config) -> str:
+    try:
+        return os.path.relpath(location, config.rootpath)
+    except ValueError:
+        return location

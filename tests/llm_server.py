@@ -1,0 +1,255 @@
+"""An OpenAI-compatible HTTP server on 127.0.0.1 for the plugin's own tests.
+
+It speaks chat completions and legacy completions, as JSON and as SSE streams. Its output is a
+pure function of (seed, model, prompt), its ``system_fingerprint`` can be changed by the test, and
+it keeps every request it received, so tests can prove what the plugin sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+WORDS = (
+    "rain falls softly on the quiet harbour while lanterns glow and gulls drift over grey "
+    "stones the kettle sings a morning tune of copper light and paper boats"
+).split(" ")
+
+CREATED = 1_700_000_000
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class ServerState:
+    fingerprint: str | None = "fp_loopback_1"
+    # Only the first stream chunk carries the fingerprint, as some servers do.
+    fingerprint_first_chunk_only: bool = False
+    # Seconds to wait between stream chunks.
+    chunk_delay: float = 0.0
+    # A salt mixed into the output, to make the server answer differently under one
+    # fingerprint (what "mostly identical" looks like from the outside).
+    salt: str = ""
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def generate_text(seed: int | None, model: str, prompt: str, salt: str = "") -> str:
+    """The server's answer: deterministic for a seed, random without one."""
+    if seed is None:
+        rng = random.Random()
+    else:
+        digest = hashlib.sha256(f"{seed}|{model}|{prompt}|{salt}".encode()).digest()
+        rng = random.Random(digest)
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12)))
+
+
+def _prompt_of(body: dict[str, Any]) -> str:
+    if "messages" in body:
+        return "\n".join(str(m.get("content", "")) for m in body["messages"])
+    return str(body.get("prompt", ""))
+
+
+def _usage(prompt: str, text: str) -> dict[str, int]:
+    p, c = len(prompt.split()), len(text.split())
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "req_loopback")
+        self.send_header("set-cookie", "session=server-cookie-secret")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(
+                200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]}
+            )
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        length = int(self.headers.get("content-length", "0"))
+        raw = self.rfile.read(length)
+        body = json.loads(raw) if raw else {}
+        with state.lock:
+            state.requests.append(
+                ReceivedRequest(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+            )
+        path = self.path.split("?")[0].rstrip("/")
+        if path.endswith("/chat/completions"):
+            kind = "chat"
+        elif path.endswith("/completions"):
+            kind = "text"
+        else:
+            self._send_json(404, {"error": {"message": f"unknown path {self.path}"}})
+            return
+        seed = body.get("seed")
+        model = str(body.get("model", "loopback"))
+        prompt = _prompt_of(body)
+        text = generate_text(seed, model, prompt, state.salt)
+        ident = hashlib.sha256(f"{seed}|{model}|{prompt}".encode()).hexdigest()[:12]
+        if body.get("stream"):
+            self._stream(kind, ident, model, prompt, text, body)
+        else:
+            self._send_json(200, self._complete(kind, ident, model, prompt, text, body))
+
+    def _complete(
+        self, kind: str, ident: str, model: str, prompt: str, text: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        fp = self.server.state.fingerprint
+        if kind == "text":
+            return {
+                "id": f"cmpl-{ident}",
+                "object": "text_completion",
+                "created": CREATED,
+                "model": model,
+                "system_fingerprint": fp,
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": _usage(prompt, text),
+            }
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        tools = body.get("tools")
+        if tools and "tool" in prompt:
+            name = tools[0]["function"]["name"]
+            args = json.dumps({"words": text.split()[:3], "seed": body.get("seed")})
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{ident}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": args},
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        return {
+            "id": f"chatcmpl-{ident}",
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "system_fingerprint": fp,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+            ],
+            "usage": _usage(prompt, text),
+        }
+
+    def _stream(
+        self, kind: str, ident: str, model: str, prompt: str, text: str, body: dict[str, Any]
+    ) -> None:
+        state = self.server.state
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+        chunks: list[dict[str, Any]] = []
+        obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+        prefix = "chatcmpl" if kind == "chat" else "cmpl"
+        if kind == "chat":
+            chunks.append(
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            )
+            chunks += [{"index": 0, "delta": {"content": p}, "finish_reason": None} for p in pieces]
+            chunks.append({"index": 0, "delta": {}, "finish_reason": "stop"})
+        else:
+            chunks += [
+                {"index": 0, "text": p, "finish_reason": None, "logprobs": None} for p in pieces
+            ]
+            chunks.append({"index": 0, "text": "", "finish_reason": "stop", "logprobs": None})
+        for n, choice in enumerate(chunks):
+            fp = state.fingerprint if (n == 0 or not state.fingerprint_first_chunk_only) else None
+            event = {
+                "id": f"{prefix}-{ident}",
+                "object": obj,
+                "created": CREATED,
+                "model": model,
+                "system_fingerprint": fp,
+                "choices": [choice],
+            }
+            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+            if state.chunk_delay:
+                time.sleep(state.chunk_delay)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage_event = {
+                "id": f"{prefix}-{ident}",
+                "object": obj,
+                "created": CREATED,
+                "model": model,
+                "system_fingerprint": None
+                if state.fingerprint_first_chunk_only
+                else state.fingerprint,
+                "choices": [],
+                "usage": _usage(prompt, text),
+            }
+            self._chunk(f"data: {json.dumps(usage_event)}\n\n".encode())
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class LLMServer:
+    """Start with ``start()``; ``url`` is the OpenAI base URL (ending in ``/v1``)."""
+
+    def __init__(self) -> None:
+        self.state = ServerState()
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> LLMServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def seeds_received(self) -> list[Any]:
+        return [r.body.get("seed") for r in self.state.requests]
