@@ -1,0 +1,86 @@
+"""Shared fixtures: one loopback LLM server per run, reset for each test, and temporary projects
+configured to talk to it."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from llm_server import LLMServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def _llm_server() -> Iterator[LLMServer]:
+    server = LLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(_llm_server: LLMServer) -> LLMServer:
+    state = _llm_server.state
+    state.fingerprint = "fp_loopback_1"
+    state.fingerprint_first_chunk_only = False
+    state.chunk_delay = 0.0
+    state.salt = ""
+    state.requests.clear()
+    return _llm_server
+
+
+def closed_port_url() -> str:
+    """A base URL where nothing listens: replay must never need the network."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+class Project:
+    """A temporary pytest project that uses the plugin against the loopback server."""
+
+    def __init__(self, pytester: pytest.Pytester, server: LLMServer) -> None:
+        self.pytester = pytester
+        self.server = server
+        self.base_url = server.url
+        self.write_ini()
+
+    def write_ini(self, extra: str = "") -> None:
+        self.pytester.makeini(
+            "[pytest]\n"
+            f"llm_base_url = {self.base_url}\n"
+            "asyncio_default_fixture_loop_scope = function\n"
+            "filterwarnings = error\n" + extra
+        )
+
+    def offline(self) -> None:
+        """Point the project at a port where nothing listens."""
+        self.base_url = closed_port_url()
+        self.write_ini()
+
+    def run(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args)
+
+    def run_subprocess(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+    def snapshots(self) -> dict[str, str]:
+        root = self.pytester.path
+        return {
+            str(p.relative_to(root)): p.read_text(encoding="utf-8")
+            for p in sorted(root.rglob("*.seeded.jsonc"))
+        }
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester, server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    return Project(pytester, server)
