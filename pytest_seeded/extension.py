@@ -95,8 +95,12 @@ def read_snapshot_text(path: str) -> str | None:
             text = handle.read()
     except FileNotFoundError:
         return None
-    SeededSnapshotExtension._read_cache[path] = text
+    remember(path, text)
     return text
+
+
+def remember(path: str, text: str) -> None:
+    SeededSnapshotExtension._read_cache[path] = text
 
 
 def forget(path: str) -> None:

@@ -242,11 +242,13 @@ class TestCalls:
         if expected.fingerprint != live.fingerprint:
             self.stats.drifted += 1
             self.stats.drifts.append((expected.fingerprint, live.fingerprint))
-            pytest.skip(
+            # _use_item_location: report the test's location, not this line of the plugin.
+            raise pytest.skip.Exception(
                 f"pytest-seeded: system_fingerprint changed for call #{number} of "
                 f"{self.nodeid}: recorded {expected.fingerprint!r}, live {live.fingerprint!r}. "
                 "The model or its serving setup changed, so the snapshot cannot be compared. "
-                f"Re-record it with: pytest {_quote(self.nodeid)} --llm-mode=record"
+                f"Re-record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record",
+                _use_item_location=True,
             )
         if outputs_match(expected.output, live.output):
             self.stats.matched += 1
@@ -257,7 +259,7 @@ class TestCalls:
             f"pytest-seeded: live output of call #{number} differs from the snapshot "
             f"(seed {self.seed}, fingerprint {live.fingerprint!r}, compare exact)\n"
             f"snapshot: {self.snapshot_path}\n{diff}"
-            f"If the new output is right, re-record with: pytest {_quote(self.nodeid)} "
+            f"If the new output is right, re-record with: pytest {quote_nodeid(self.nodeid)} "
             "--llm-mode=record",
             pytrace=False,
         )
@@ -266,13 +268,13 @@ class TestCalls:
         return (
             f"pytest-seeded: no snapshot for {self.nodeid} with seed {self.seed}.\n"
             f"Expected: {self.snapshot_path}\n"
-            f"Record it with: pytest {_quote(self.nodeid)} --llm-mode=record"
+            f"Record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
         )
 
     def _mismatch_message(self, wanted: RecordedRequest) -> str:
         assert self.recorded is not None
         unused = [c for n, c in enumerate(self.recorded.calls) if not self._used[n]]
-        rerecord = f"Re-record with: pytest {_quote(self.nodeid)} --llm-mode=record"
+        rerecord = f"Re-record with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
         if not unused:
             return (
                 f"pytest-seeded: {self.nodeid} made more calls than its snapshot holds "
@@ -539,5 +541,6 @@ def _request_text(request: RecordedRequest) -> str:
     return f"{request.method} {request.path}\n{body}\n"
 
 
-def _quote(nodeid: str) -> str:
+def quote_nodeid(nodeid: str) -> str:
+    """A node id as it can be pasted into a shell."""
     return f"'{nodeid}'" if any(c in nodeid for c in " []()") else nodeid

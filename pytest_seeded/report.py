@@ -11,7 +11,7 @@ LABELS = (
     ("mismatched", "mismatched live"),
     ("drifted", "skipped for fingerprint drift"),
     ("missing", "missing from snapshots"),
-    ("unreadable", "in unreadable snapshots"),
+    ("unreadable", "unreadable snapshot file(s)"),
 )
 
 

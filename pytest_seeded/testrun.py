@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_seeded.errors import SnapshotFormatError
-from pytest_seeded.extension import SeededSnapshotExtension, forget, read_snapshot_text
-from pytest_seeded.intercept import TestCalls, activate, deactivate
+from pytest_seeded.extension import (
+    SeededSnapshotExtension,
+    forget,
+    read_snapshot_text,
+    remember,
+)
+from pytest_seeded.intercept import TestCalls, activate, deactivate, quote_nodeid
 from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY
 from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, client_base_url, seed_for
 from pytest_seeded.snapshot import Recording, dumps, loads
@@ -38,10 +43,18 @@ def run_test(request: pytest.FixtureRequest, snapshot: SnapshotAssertion) -> Ite
     if settings.mode != "record":
         try:
             recorded = _load(location, shown)
-        except SnapshotFormatError:
+        except SnapshotFormatError as exc:
             item.user_properties.append((USER_PROPERTY, {"unreadable": 1}))
-            forget(location)
-            raise
+            # Still the test's file: tell syrupy it is in use, or --snapshot-update would
+            # delete what the user may want to mend by hand.
+            _keep(assertion, index, location)
+            raise pytest.fail.Exception(
+                f"pytest-seeded: cannot read the snapshot of {item.nodeid}: {exc.path}\n"
+                f"{exc.problem}\n"
+                f"Fix or delete the file, or re-record it with: pytest {quote_nodeid(item.nodeid)} "
+                "--llm-mode=record",
+                pytrace=False,
+            ) from None
 
     calls = TestCalls(
         mode=settings.mode, seed=seed, nodeid=item.nodeid, snapshot_path=shown, recorded=recorded
@@ -114,17 +127,26 @@ def _finish(
             calls.stats.recorded += len(new_calls)
         else:
             # A failing test records nothing: the snapshot on disk, if any, stays as it was.
-            existing = _read_raw(location)
-            keep = None if existing is None else Recording(seed=calls.seed, source=existing)
+            _keep(assertion, index, location)
+            return
     if keep is not None:
         assertion(name=index).assert_match(keep)
+
+
+def _keep(assertion: SnapshotAssertion, index: str, location: str) -> None:
+    """Mark the file on disk, whatever it holds, as used by this test, without rewriting it."""
+    existing = _read_raw(location)
+    if existing is not None:
+        # Through the read cache, so that a file that is not even UTF-8 compares equal too.
+        remember(location, existing)
+        assertion(name=index).assert_match(existing)
 
 
 def _read_raw(location: str) -> str | None:
     try:
         with open(location, encoding="utf-8", errors="surrogateescape") as handle:
             return handle.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return None
 
 

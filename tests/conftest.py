@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from llm_server import LLMServer  # noqa: E402
+from llm_server import LLMServer
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
                 "usage": _usage(prompt, text),
             }
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            text = json.dumps({"text": text})
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         tools = body.get("tools")

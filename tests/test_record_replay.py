@@ -41,7 +41,8 @@ def test_record_writes_one_file_per_test_and_seed(project: Project) -> None:
     assert call["request"]["path"] == "/v1/chat/completions"
     assert call["request"]["body"]["seed"] == 42
     assert call["fingerprint"] == "fp_loopback_1"
-    assert call["output"] and call["output"] in result.stdout.str()
+    assert call["output"]
+    assert call["output"] in result.stdout.str()
     assert call["response"]["body"]["choices"][0]["message"]["content"] == call["output"]
     assert project.server.seeds_received() == [42]
     result.stdout.fnmatch_lines(["*pytest-seeded*", "*1 recorded*"])
@@ -109,6 +110,8 @@ def test_every_call_shape_is_seeded_recorded_and_replayed(project: Project) -> N
                 out.append(st.get_final_completion().choices[0].message.content)
             copy = seeded_llm.with_options(timeout=5)
             out.append(copy.chat.completions.create(model="m", messages=MSG).choices[0].message.content)
+            parsed = seeded_llm.chat.completions.parse(model="m", messages=MSG, response_format=Answer)
+            out.append(parsed.choices[0].message.parsed.text)
             legacy = seeded_llm.completions.create(model="m", prompt="legacy")
             out.append(legacy.choices[0].text)
             ls = seeded_llm.completions.create(model="m", prompt="legacy", stream=True)
@@ -119,10 +122,10 @@ def test_every_call_shape_is_seeded_recorded_and_replayed(project: Project) -> N
     )
     recorded = project.run("--llm-mode=record", "-s")
     recorded.assert_outcomes(passed=1)
-    assert project.server.seeds_received() == [42] * 6
+    assert project.server.seeds_received() == [42] * 7
     line = _printed(recorded, "OUTS:")
     doc = _only(project)
-    assert len(doc["calls"]) == 6  # type: ignore[arg-type]
+    assert len(doc["calls"]) == 7  # type: ignore[arg-type]
     streamed = doc["calls"][1]  # type: ignore[index]
     assert streamed["response"]["content_type"] == "text/event-stream"
     assert streamed["response"]["events"][-1] == {"data": "[DONE]"}
@@ -130,7 +133,7 @@ def test_every_call_shape_is_seeded_recorded_and_replayed(project: Project) -> N
     replayed = project.run("-s")
     replayed.assert_outcomes(passed=1)
     assert _printed(replayed, "OUTS:") == line
-    replayed.stdout.fnmatch_lines(["*6 replayed*"])
+    replayed.stdout.fnmatch_lines(["*7 replayed*"])
 
 
 def test_async_client_and_app_async_client(project: Project) -> None:
@@ -249,7 +252,9 @@ def test_changed_prompt_fails_with_a_request_diff(project: Project) -> None:
 
 def test_changed_seed_or_model_does_not_silently_replay(project: Project) -> None:
     project.pytester.makepyfile(
-        test_haiku=HAIKU_TEST.replace("def test_haiku", "import pytest\n@pytest.mark.llm(seed=1)\ndef test_haiku")
+        test_haiku=HAIKU_TEST.replace(
+            "def test_haiku", "import pytest\n@pytest.mark.llm(seed=1)\ndef test_haiku"
+        )
     )
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     name = "__snapshots__/test_haiku/test_haiku[seed=1].seeded.jsonc"
@@ -267,7 +272,8 @@ def test_more_calls_than_recorded_fails(project: Project) -> None:
     project.pytester.makepyfile(test_haiku=HAIKU_TEST)
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     project.pytester.makepyfile(
-        test_haiku=HAIKU_TEST + "    seeded_llm.chat.completions.create(model='loop-1', messages=[])\n"
+        test_haiku=HAIKU_TEST
+        + "    seeded_llm.chat.completions.create(model='loop-1', messages=[])\n"
     )
     project.offline()
     result = project.run()
@@ -308,14 +314,18 @@ def test_recording_again_with_the_same_answers_leaves_the_file_untouched(project
 
 
 def test_unused_snapshots_are_removed_by_snapshot_update_only(project: Project) -> None:
-    project.pytester.makepyfile(test_haiku=HAIKU_TEST + HAIKU_TEST.replace("test_haiku", "test_two"))
+    project.pytester.makepyfile(
+        test_haiku=HAIKU_TEST + HAIKU_TEST.replace("test_haiku", "test_two")
+    )
     project.run("--llm-mode=record").assert_outcomes(passed=2)
     assert len(project.snapshots()) == 2
     project.pytester.makepyfile(test_haiku=HAIKU_TEST)
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     assert len(project.snapshots()) == 2
     project.run("--snapshot-update").assert_outcomes(passed=1)
-    assert list(project.snapshots()) == ["__snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"]
+    assert list(project.snapshots()) == [
+        "__snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"
+    ]
 
 
 def test_replay_keeps_snapshots_of_parametrized_and_class_tests(project: Project) -> None:

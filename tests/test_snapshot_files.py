@@ -1,0 +1,133 @@
+"""What reaches the snapshot files: no credential, whole files only, and clear errors on bad ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Project
+
+SECRETS_TEST = """
+from openai import OpenAI
+
+def test_secret(seeded_llm):
+    seeded_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"api-key": "azure-KEY-5f1e9b7c", "cookie": "sid=COOKIE-a1b2c3"},
+        extra_query={"api-key": "QUERY-KEY-77aa", "api-version": "2024-10-21"},
+    )
+    app = OpenAI(organization="org-SECRET-ORG-123", project="proj_SECRET-PROJ-456")
+    app.chat.completions.create(model="m", messages=[{"role": "user", "content": "app"}])
+"""
+
+SECRET_VALUES = (
+    "sk-test-DISTINCTIVE-0123456789abcdef",
+    "azure-KEY-5f1e9b7c",
+    "COOKIE-a1b2c3",
+    "QUERY-KEY-77aa",
+    "org-SECRET-ORG-123",
+    "proj_SECRET-PROJ-456",
+    "server-cookie-secret",
+)
+
+
+def test_no_credential_is_written(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET_VALUES[0])
+    project.pytester.makepyfile(test_secret=SECRETS_TEST)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    # The server saw them, so the test proves the plugin dropped them rather than never sent them.
+    seen = json.dumps([r.headers for r in project.server.state.requests])
+    assert "sk-test-DISTINCTIVE" in seen
+    assert "azure-KEY-5f1e9b7c" in seen
+    files = [p for p in project.pytester.path.rglob("*") if p.is_file()]
+    written = [p for p in files if "__snapshots__" in p.parts]
+    assert len(written) == 1
+    for path in written:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for secret in SECRET_VALUES:
+            assert secret not in text, (path, secret)
+    call = json.loads(written[0].read_text())["calls"][0]
+    assert call["request"]["path"] == "/v1/chat/completions?api-version=2024-10-21"
+    # Replay matches on the path without the secret, so a different key still replays.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-another-key")
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+
+
+BAD_FILES = {
+    "empty": ("", "the file is empty"),
+    "truncated": ('{"schema_version": 1, "seed": 42, "calls": [', "not valid JSON"),
+    "not_an_object": ("[1, 2]", "expected a JSON object, got a list"),
+    "wrong_version": (
+        '{"schema_version": 99, "seed": 42, "calls": []}',
+        "schema_version 99 is newer",
+    ),
+    "seed_type": (
+        '{"schema_version": 1, "seed": "x", "calls": []}',
+        "field 'seed' should be a whole number",
+    ),
+    "call_missing_response": (
+        '{"schema_version": 1, "seed": 42, "calls": [{"request": {"method": "POST", "path": "/", '
+        '"body": {}}, "output": "", "fingerprint": null}]}',
+        "calls[0]: missing field 'response'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_an_unreadable_snapshot_errors_only_its_test(project: Project, case: str) -> None:
+    content, problem = BAD_FILES[case]
+    project.pytester.makepyfile(
+        test_two="""
+        def test_bad(seeded_llm):
+            seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "b"}])
+
+        def test_good(seeded_llm):
+            seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "g"}])
+        """
+    )
+    project.run("--llm-mode=record").assert_outcomes(passed=2)
+    bad = project.pytester.path / "__snapshots__/test_two/test_bad[seed=42].seeded.jsonc"
+    bad.write_text(content)
+    for mode in ("live", "replay"):
+        if mode == "replay":
+            project.offline()
+        result = project.run(f"--llm-mode={mode}")
+        result.assert_outcomes(passed=1, errors=1)
+        out = result.stdout.str()
+        assert "1 snapshot unused" not in out
+        assert (
+            "cannot read the snapshot of test_two.py::test_bad: "
+            "__snapshots__/test_two/test_bad[seed=42].seeded.jsonc" in out
+        )
+        assert "re-record it with: pytest test_two.py::test_bad --llm-mode=record" in out
+        assert problem in out
+        assert "ERROR test_two.py::test_bad" in out
+        assert bad.read_text() == content
+
+
+def test_a_corrupt_snapshot_is_replaced_when_recording(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_one="""
+        def test_one(seeded_llm):
+            seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "b"}])
+        """
+    )
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    path = next(project.pytester.path.rglob("*.seeded.jsonc"))
+    good = path.read_text()
+    path.write_text("{ not json")
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    assert path.read_text() == good
+
+
+def test_writes_leave_no_temporary_files(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_one="""
+        def test_one(seeded_llm):
+            seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "b"}])
+        """
+    )
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    names = sorted(p.name for p in (project.pytester.path / "__snapshots__").rglob("*"))
+    assert names == ["test_one", "test_one[seed=42].seeded.jsonc"]
