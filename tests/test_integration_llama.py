@@ -1,0 +1,115 @@
+"""The plugin against a real LLM server: llama.cpp's llama-server running SmolLM2-135M on
+127.0.0.1, with its real fingerprint and real sampling. Select with ``-m integration``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Project
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "devtools"))
+
+from llama_server import LlamaServer, missing
+
+pytestmark = pytest.mark.integration
+
+FINGERPRINT = "b11434-pypi-sdist"
+
+CHAT = """
+import pytest
+
+MSG = [{"role": "user", "content": "Write one sentence about the sea."}]
+
+def test_chat(seeded_llm):
+    r = seeded_llm.chat.completions.create(model="smollm2-135m", messages=MSG, max_tokens=24)
+    assert r.choices[0].message.content
+    print("CHAT:" + r.choices[0].message.content.replace("\\n", " "))
+
+def test_stream(seeded_llm):
+    s = seeded_llm.chat.completions.create(model="smollm2-135m", messages=MSG, max_tokens=24, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in s if c.choices)
+    assert text
+
+def test_legacy(seeded_llm):
+    r = seeded_llm.completions.create(model="smollm2-135m", prompt="The sea is", max_tokens=16)
+    assert r.choices[0].text
+
+@pytest.mark.asyncio
+async def test_async(seeded_async_llm):
+    r = await seeded_async_llm.chat.completions.create(model="smollm2-135m", messages=MSG, max_tokens=16)
+    assert r.choices[0].message.content
+"""
+
+
+@pytest.fixture(scope="module")
+def llama() -> Iterator[LlamaServer]:
+    reason = missing()
+    if reason:
+        pytest.skip(f"llama-server integration tests: {reason}")
+    with LlamaServer() as server:
+        yield server
+
+
+@pytest.fixture
+def real(project: Project, llama: LlamaServer) -> Project:
+    project.base_url = llama.url
+    project.write_ini()
+    return project
+
+
+def test_record_replay_live_against_llama_server(real: Project, llama: LlamaServer) -> None:
+    real.pytester.makepyfile(test_real=CHAT)
+    recorded = real.run("--llm-mode=record", "-s")
+    recorded.assert_outcomes(passed=4)
+    files = real.snapshots()
+    assert len(files) == 4
+    for text in files.values():
+        for call in json.loads(text)["calls"]:
+            assert call["fingerprint"] == FINGERPRINT
+            assert call["output"].strip()
+            assert call["request"]["body"]["seed"] == 42
+
+    live = real.run("--llm-mode=live")
+    live.assert_outcomes(passed=4)
+    live.stdout.fnmatch_lines(["*calls: 4 matched live*"])
+
+    real.offline()
+    replayed = real.run("-s")
+    replayed.assert_outcomes(passed=4)
+    replayed.stdout.fnmatch_lines(["*calls: 4 replayed*"])
+    chat_line = next(x for x in recorded.stdout.lines if "CHAT:" in x).split("CHAT:", 1)[1]
+    assert chat_line in replayed.stdout.str()
+    assert real.snapshots() == files
+
+
+def test_seeds_change_real_output(real: Project) -> None:
+    real.pytester.makepyfile(test_real=CHAT)
+    for seed in ("1", "2"):
+        real.run("--llm-mode=record", f"--llm-seed={seed}", "-k", "test_chat").assert_outcomes(
+            passed=1
+        )
+    outputs = [
+        json.loads(text)["calls"][0]["output"] for _, text in sorted(real.snapshots().items())
+    ]
+    assert len(outputs) == 2
+    assert outputs[0] != outputs[1]
+
+
+def test_drift_against_a_snapshot_from_another_build(real: Project) -> None:
+    real.pytester.makepyfile(test_real=CHAT)
+    real.run("--llm-mode=record", "-k", "test_chat").assert_outcomes(passed=1)
+    # The snapshot says an older llama.cpp build answered it: the live server's real
+    # fingerprint (b11434-pypi-sdist) now differs, as after a provider's backend change.
+    path = next(real.pytester.path.rglob("*.seeded.jsonc"))
+    doc = json.loads(path.read_text())
+    doc["calls"][0]["fingerprint"] = "b11000-older-build"
+    path.write_text(json.dumps(doc, indent=2))
+    result = real.run("--llm-mode=live", "-k", "test_chat", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [f"system_fingerprint changed 'b11000-older-build' -> '{FINGERPRINT}' in 1 test(s):"]
+    )
