@@ -1,8 +1,137 @@
-"""Comparing a live output with the recorded one, and showing the difference readably."""
+"""Comparison policies for live output: exact, normalized, json and similar:THRESHOLD, and the
+readable difference a failure shows."""
 
 from __future__ import annotations
 
 import difflib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pytest_seeded.wire import Choice
+
+PolicyKind = Literal["exact", "normalized", "json", "similar"]
+POLICY_NAMES = ("exact", "normalized", "json", "similar:THRESHOLD")
+
+# Typographic characters that models and editors swap freely for their plain forms.
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2032": "'",
+        "\u2033": '"',
+    }
+)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: PolicyKind
+    threshold: float = 1.0
+
+    def __str__(self) -> str:
+        return f"similar:{self.threshold:g}" if self.kind == "similar" else self.kind
+
+
+def parse_policy(text: str) -> Policy:
+    """Read a policy name as given on the command line, in the ini file or in the marker."""
+    value = text.strip()
+    if value in ("exact", "normalized", "json"):
+        return Policy(value)  # type: ignore[arg-type]
+    if value.startswith("similar:"):
+        try:
+            threshold = float(value.split(":", 1)[1])
+        except ValueError:
+            threshold = -1.0
+        if 0.0 <= threshold <= 1.0:
+            return Policy("similar", threshold)
+        raise ValueError(
+            f"similar:THRESHOLD takes a number from 0 to 1, like similar:0.9; got {value!r}"
+        )
+    raise ValueError(f"compare policy must be one of {', '.join(POLICY_NAMES)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    equal: bool
+    score: float | None = None
+    problem: str = ""
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, typographic quotes folded to plain ones, runs of white space to one space."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).translate(_FOLD)).strip()
+
+
+def similarity(expected: str, actual: str) -> float:
+    # rapidfuzz's Indel ratio: the same measure as difflib's SequenceMatcher.ratio, but computed
+    # in C in linear memory, where difflib is quadratic on long outputs.
+    from rapidfuzz.fuzz import ratio
+
+    return float(ratio(expected, actual)) / 100.0
+
+
+def compare(
+    policy: Policy,
+    expected_text: str,
+    actual_text: str,
+    expected_choices: dict[int, Choice],
+    actual_choices: dict[int, Choice],
+) -> Verdict:
+    """Compare two outputs (rendered text and structured choices) under a policy."""
+    if policy.kind == "exact":
+        return Verdict(expected_text == actual_text)
+    if policy.kind == "normalized":
+        return Verdict(normalize_text(expected_text) == normalize_text(actual_text))
+    if policy.kind == "similar":
+        score = similarity(expected_text, actual_text)
+        return Verdict(score >= policy.threshold, score)
+    return _compare_json(expected_choices, actual_choices)
+
+
+def _compare_json(expected: dict[int, Choice], actual: dict[int, Choice]) -> Verdict:
+    try:
+        left = _structure(expected, "snapshot")
+        right = _structure(actual, "live")
+    except ValueError as exc:
+        return Verdict(False, problem=str(exc))
+    return Verdict(left == right)
+
+
+def _structure(choices: dict[int, Choice], side: str) -> dict[int, Any]:
+    """Each choice as parsed JSON: its content (if any) and its tool calls' arguments."""
+    out: dict[int, Any] = {}
+    for index, choice in choices.items():
+        content: Any = None
+        if choice.content.strip():
+            content = _parse(choice.content, f"the {side} content of choice {index}")
+        calls = [
+            (
+                name,
+                _parse(args, f"the {side} arguments of tool call {name!r}")
+                if args.strip()
+                else None,
+            )
+            for name, args in choice.tool_calls
+        ]
+        out[index] = {"content": content, "tool_calls": calls}
+    return out
+
+
+def _parse(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not JSON ({exc})") from None
 
 
 def unified_diff(expected: str, actual: str, expected_name: str, actual_name: str) -> str:
@@ -14,7 +143,3 @@ def unified_diff(expected: str, actual: str, expected_name: str, actual_name: st
     )
     # A last line without a newline would run into the next diff line.
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def outputs_match(expected: str, actual: str) -> bool:
-    return expected == actual

@@ -15,6 +15,7 @@ either cost, and the files belong to syrupy.
 from __future__ import annotations
 
 import json
+import warnings
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,23 +25,28 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from pytest_seeded.compare import outputs_match, unified_diff
-from pytest_seeded.settings import Mode
+from pytest_seeded.compare import Verdict, compare, unified_diff
+from pytest_seeded.determinism import measure
+from pytest_seeded.settings import DRIFT_POLICIES, Mode, TestSettings
 from pytest_seeded.snapshot import (
     JSON_CONTENT_TYPE,
     SSE_CONTENT_TYPE,
+    LLMCall,
     RecordedCall,
     RecordedRequest,
     RecordedResponse,
     Recording,
 )
 from pytest_seeded.wire import (
+    Choice,
     SSEParser,
+    body_choices,
     body_fingerprint,
-    body_output,
     encode_sse,
+    render,
+    stream_choices,
     stream_fingerprint,
-    stream_output,
+    usage_tokens,
 )
 
 SEEDED_PATH_SUFFIXES = ("/chat/completions", "/completions")
@@ -63,9 +69,13 @@ class CallStats:
     matched: int = 0
     mismatched: int = 0
     drifted: int = 0
+    rerecorded: int = 0
     missing: int = 0
     unreadable: int = 0
     drifts: list[tuple[str | None, str | None]] = field(default_factory=list)
+    determinism: list[dict[str, Any]] = field(default_factory=list)
+    tokens_spent: dict[str, int] = field(default_factory=dict)
+    tokens_saved: dict[str, int] = field(default_factory=dict)
 
     def as_property(self) -> dict[str, Any]:
         return {
@@ -74,10 +84,21 @@ class CallStats:
             "matched": self.matched,
             "mismatched": self.mismatched,
             "drifted": self.drifted,
+            "rerecorded": self.rerecorded,
             "missing": self.missing,
             "unreadable": self.unreadable,
             "drifts": [list(d) for d in self.drifts],
+            "determinism": self.determinism,
+            "tokens_spent": self.tokens_spent,
+            "tokens_saved": self.tokens_saved,
         }
+
+
+def _add_tokens(into: dict[str, int], response: RecordedResponse) -> None:
+    usage = usage_tokens(response.events if response.events is not None else response.body)
+    if usage is not None:
+        model, tokens = usage
+        into[model] = into.get(model, 0) + tokens
 
 
 @dataclass(frozen=True)
@@ -101,23 +122,30 @@ class TestCalls:
     def __init__(
         self,
         *,
+        item: pytest.Item,
         mode: Mode,
-        seed: int,
-        nodeid: str,
+        settings: TestSettings,
+        repeat: int = 1,
+        min_agreement: float = 1.0,
         snapshot_path: str,
         recorded: Recording | None,
     ) -> None:
+        self.item = item
         self.mode = mode
-        self.seed = seed
-        self.nodeid = nodeid
+        self.settings = settings
+        self.seed = settings.seed
+        self.repeat = repeat if mode != "replay" else 1
+        self.min_agreement = min_agreement
+        self.nodeid = item.nodeid
         self.snapshot_path = snapshot_path
         self.recorded = recorded
         self._used = [False] * (len(recorded.calls) if recorded else 0)
         # Slots in request order, filled when each response is complete, so concurrent calls
         # are written in the order the test made them.
         self.new_calls: list[RecordedCall | None] = []
+        # Set when the drift policy says "record": live calls are written at teardown.
+        self.rerecord = False
         self.stats = CallStats()
-        self.sync_send: SyncSend | None = None
 
     # -- the two entry points -------------------------------------------------------------
 
@@ -126,14 +154,20 @@ class TestCalls:
         if self.mode == "replay":
             return self._replay(prepared, is_async=False)
         slot = self._reserve()
+        # --llm-repeat: the extra answers are read whole first, so the one the test gets can
+        # still stream.
+        extra: list[tuple[str | None, str]] = []
+        for _ in range(self.repeat - 1):
+            response = send(prepared.request)
+            extra.append(self._sample(response, response.read()))
         response = send(prepared.request)
         if not 200 <= response.status_code < 300:
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
-            stream = _TeeStream(response, self, prepared, slot)
+            stream = _TeeStream(response, self, prepared, slot, extra)
             return _rebuilt(response, prepared.request, stream)
         body = _decode(response, response.read())
-        self._complete(prepared, slot, _json_response(response, body))
+        self._complete(prepared, slot, _json_response(response, body), extra)
         return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
 
     async def ahandle(self, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
@@ -141,14 +175,18 @@ class TestCalls:
         if self.mode == "replay":
             return self._replay(prepared, is_async=True)
         slot = self._reserve()
+        extra: list[tuple[str | None, str]] = []
+        for _ in range(self.repeat - 1):
+            response = await send(prepared.request)
+            extra.append(self._sample(response, await response.aread()))
         response = await send(prepared.request)
         if not 200 <= response.status_code < 300:
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
-            stream = _AsyncTeeStream(response, self, prepared, slot)
+            stream = _AsyncTeeStream(response, self, prepared, slot, extra)
             return _rebuilt(response, prepared.request, stream)
         body = _decode(response, await response.aread())
-        self._complete(prepared, slot, _json_response(response, body))
+        self._complete(prepared, slot, _json_response(response, body), extra)
         return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
 
     # -- shared steps ----------------------------------------------------------------------
@@ -180,12 +218,30 @@ class TestCalls:
             )
         else:
             request.headers = headers
-        recorded = RecordedRequest(request.method, _public_path(request.url), body)
+        # What is sent is encoded already: the scrub hook may change the stored form freely.
+        stored = {"method": request.method, "path": _public_path(request.url), "body": body}
+        self.item.ihook.pytest_seeded_scrub(request=stored, response=None)
+        recorded = RecordedRequest(str(stored["method"]), str(stored["path"]), stored["body"])
         return _Prepared(request, recorded, is_completion)
 
     def _reserve(self) -> int:
         self.new_calls.append(None)
         return len(self.new_calls) - 1
+
+    def _sample(self, response: httpx2.Response, raw: bytes) -> tuple[str | None, str]:
+        """(fingerprint, output) of one repeated answer, for the determinism measure."""
+        body = _decode(response, raw)
+        if _content_type(response) == SSE_CONTENT_TYPE:
+            parser = SSEParser()
+            parser.feed(body)
+            parser.close()
+            recorded = RecordedResponse(
+                response.status_code, SSE_CONTENT_TYPE, events=parser.events
+            )
+        else:
+            recorded = _json_response(response, body)
+        _add_tokens(self.stats.tokens_spent, recorded)
+        return _fingerprint_of(recorded), _output_of(recorded)
 
     def _find(self, wanted: RecordedRequest) -> int | None:
         assert self.recorded is not None
@@ -210,59 +266,142 @@ class TestCalls:
         call = self._lookup(prepared)
         self.stats.replayed += 1
         response = call.response
+        _add_tokens(self.stats.tokens_saved, response)
         headers = {"content-type": response.content_type}
         stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
         if response.events is not None:
-            stream = _ReplayStream(response.events)
+            stream = (
+                _AsyncReplayStream(response.events) if is_async else _ReplayStream(response.events)
+            )
         else:
             body = response.body
             text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
             stream = httpx2.ByteStream(text.encode())
-        if is_async and isinstance(stream, _ReplayStream):
-            stream = _AsyncReplayStream(stream.events)
         return httpx2.Response(
             response.status, headers=headers, stream=stream, request=prepared.request
         )
 
-    def _complete(self, prepared: _Prepared, slot: int, response: RecordedResponse) -> None:
-        if response.events is not None:
-            fingerprint = stream_fingerprint(response.events)
-            output = stream_output(response.events)
-        else:
-            fingerprint = body_fingerprint(response.body)
-            output = body_output(response.body)
-        call = RecordedCall(prepared.recorded, response, fingerprint, output)
+    def _complete(
+        self,
+        prepared: _Prepared,
+        slot: int,
+        response: RecordedResponse,
+        extra: list[tuple[str | None, str]],
+    ) -> None:
+        _add_tokens(self.stats.tokens_spent, response)
+        stored = response.to_json()
+        self.item.ihook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
+        response = RecordedResponse(
+            int(stored["status"]),
+            str(stored["content_type"]),
+            body=stored.get("body"),
+            events=stored.get("events"),
+        )
+        call = RecordedCall(
+            prepared.recorded, response, _fingerprint_of(response), _output_of(response)
+        )
         self.new_calls[slot] = call
+        if extra:
+            self._measure(slot + 1, [(call.fingerprint, call.output), *extra])
         if self.mode == "live":
             self._check_live(prepared, slot, call)
+
+    def _measure(self, number: int, samples: list[tuple[str | None, str]]) -> None:
+        measures = measure(number, samples)
+        self.stats.determinism += [{"nodeid": self.nodeid, **m.to_json()} for m in measures]
+        worst = min(measures, key=lambda m: m.agreement)
+        if worst.agreement < self.min_agreement:
+            pytest.fail(
+                f"pytest-seeded: call #{number} of {self.nodeid} agreed with itself in "
+                f"{worst.agreement:.0%} of {worst.responses} answers (seed {self.seed}, "
+                f"fingerprint {worst.fingerprint!r}, {worst.distinct} distinct), below "
+                f"--llm-min-agreement {self.min_agreement:g}; first divergence at character "
+                f"{worst.divergence_char}, token {worst.divergence_token}",
+                pytrace=False,
+            )
 
     def _check_live(self, prepared: _Prepared, slot: int, live: RecordedCall) -> None:
         expected = self._lookup(prepared)
         number = slot + 1
-        if expected.fingerprint != live.fingerprint:
-            self.stats.drifted += 1
-            self.stats.drifts.append((expected.fingerprint, live.fingerprint))
-            # _use_item_location: report the test's location, not this line of the plugin.
-            raise pytest.skip.Exception(
-                f"pytest-seeded: system_fingerprint changed for call #{number} of "
-                f"{self.nodeid}: recorded {expected.fingerprint!r}, live {live.fingerprint!r}. "
-                "The model or its serving setup changed, so the snapshot cannot be compared. "
-                f"Re-record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record",
-                _use_item_location=True,
+        if self.rerecord:
+            return
+        if expected.fingerprint != live.fingerprint and not self._drift(expected, live, number):
+            return
+        info = LLMCall(
+            nodeid=self.nodeid,
+            seed=self.seed,
+            number=number,
+            request=prepared.recorded,
+            fingerprint=live.fingerprint,
+            policy=str(self.settings.compare),
+        )
+        hook = self.item.ihook
+        before = hook.pytest_seeded_normalize(text=expected.output, call=info)
+        after = hook.pytest_seeded_normalize(text=live.output, call=info)
+        expected_text = expected.output if before is None else str(before)
+        live_text = live.output if after is None else str(after)
+        decided = hook.pytest_seeded_compare(expected=expected_text, actual=live_text, call=info)
+        how = "pytest_seeded_compare hook"
+        if decided is None:
+            verdict = compare(
+                self.settings.compare,
+                expected_text,
+                live_text,
+                _choices_of(expected.response),
+                _choices_of(live.response),
             )
-        if outputs_match(expected.output, live.output):
+            how = f"compare {self.settings.compare}"
+        else:
+            verdict = Verdict(bool(decided))
+        if verdict.equal:
             self.stats.matched += 1
             return
         self.stats.mismatched += 1
-        diff = unified_diff(expected.output, live.output, "snapshot", "live")
+        score = "" if verdict.score is None else f", score {verdict.score:.3f}"
+        problem = f"{verdict.problem}\n" if verdict.problem else ""
+        diff = unified_diff(expected_text, live_text, "snapshot", "live")
         pytest.fail(
             f"pytest-seeded: live output of call #{number} differs from the snapshot "
-            f"(seed {self.seed}, fingerprint {live.fingerprint!r}, compare exact)\n"
-            f"snapshot: {self.snapshot_path}\n{diff}"
+            f"(seed {self.seed}, fingerprint {live.fingerprint!r}, {how}{score})\n"
+            f"snapshot: {self.snapshot_path}\n{problem}{diff}"
             f"If the new output is right, re-record with: pytest {quote_nodeid(self.nodeid)} "
             "--llm-mode=record",
             pytrace=False,
         )
+
+    def _drift(self, expected: RecordedCall, live: RecordedCall, number: int) -> bool:
+        """Apply the drift policy; True when the outputs should still be compared."""
+        old, new = expected.fingerprint, live.fingerprint
+        chosen = self.item.ihook.pytest_seeded_fingerprint_changed(old=old, new=new, item=self.item)
+        policy = self.settings.on_drift if chosen is None else str(chosen)
+        if policy not in DRIFT_POLICIES:
+            pytest.fail(
+                f"pytest-seeded: pytest_seeded_fingerprint_changed returned {chosen!r}; it "
+                f"should return one of {', '.join(DRIFT_POLICIES)} or None",
+                pytrace=False,
+            )
+        self.stats.drifts.append((old, new))
+        message = (
+            f"pytest-seeded: system_fingerprint changed for call #{number} of "
+            f"{self.nodeid}: recorded {old!r}, live {new!r}. "
+            "The model or its serving setup changed, so the snapshot cannot be compared. "
+            f"Re-record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
+        )
+        if policy == "warn":
+            self.stats.drifted += 1
+            warnings.warn(FingerprintDriftWarning(message), stacklevel=1)
+            return True
+        if policy == "record":
+            self.stats.rerecorded += 1
+            self.rerecord = True
+            return False
+        self.stats.drifted += 1
+        if policy == "xfail":
+            raise pytest.xfail.Exception(message)
+        if policy == "fail":
+            pytest.fail(message, pytrace=False)
+        # _use_item_location: report the test's location, not this line of the plugin.
+        raise pytest.skip.Exception(message, _use_item_location=True)
 
     def _missing_message(self) -> str:
         return (
@@ -297,6 +436,26 @@ class TestCalls:
         if any(c is None for c in self.new_calls):
             return None
         return [c for c in self.new_calls if c is not None]
+
+
+class FingerprintDriftWarning(pytest.PytestWarning):
+    """A live call's fingerprint differs from the snapshot's (with ``--llm-on-drift=warn``)."""
+
+
+def _fingerprint_of(response: RecordedResponse) -> str | None:
+    if response.events is not None:
+        return stream_fingerprint(response.events)
+    return body_fingerprint(response.body)
+
+
+def _output_of(response: RecordedResponse) -> str:
+    return render(_choices_of(response))
+
+
+def _choices_of(response: RecordedResponse) -> dict[int, Choice]:
+    if response.events is not None:
+        return stream_choices(response.events)
+    return body_choices(response.body)
 
 
 # -- the transports -----------------------------------------------------------------------
@@ -397,12 +556,18 @@ class _StreamCapture:
     """Keeps what passes through a live stream and completes the call when it ends."""
 
     def __init__(
-        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+        self,
+        response: httpx2.Response,
+        calls: TestCalls,
+        prepared: _Prepared,
+        slot: int,
+        extra: list[tuple[str | None, str]],
     ) -> None:
         self._response = response
         self._calls = calls
         self._prepared = prepared
         self._slot = slot
+        self._extra = extra
         self._parser = SSEParser()
         self._decompress = _decompressor(response)
         self._done = False
@@ -420,17 +585,22 @@ class _StreamCapture:
         recorded = RecordedResponse(
             self._response.status_code, SSE_CONTENT_TYPE, events=self._parser.events
         )
-        self._calls._complete(self._prepared, self._slot, recorded)
+        self._calls._complete(self._prepared, self._slot, recorded, self._extra)
 
 
 class _TeeStream(httpx2.SyncByteStream):
     """Hands each chunk on as it arrives (a stream stays a stream) while keeping a copy."""
 
     def __init__(
-        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+        self,
+        response: httpx2.Response,
+        calls: TestCalls,
+        prepared: _Prepared,
+        slot: int,
+        extra: list[tuple[str | None, str]],
     ) -> None:
         self._inner = response.stream
-        self._capture = _StreamCapture(response, calls, prepared, slot)
+        self._capture = _StreamCapture(response, calls, prepared, slot, extra)
         self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -454,10 +624,15 @@ class _TeeStream(httpx2.SyncByteStream):
 
 class _AsyncTeeStream(httpx2.AsyncByteStream):
     def __init__(
-        self, response: httpx2.Response, calls: TestCalls, prepared: _Prepared, slot: int
+        self,
+        response: httpx2.Response,
+        calls: TestCalls,
+        prepared: _Prepared,
+        slot: int,
+        extra: list[tuple[str | None, str]],
     ) -> None:
         self._inner = response.stream
-        self._capture = _StreamCapture(response, calls, prepared, slot)
+        self._capture = _StreamCapture(response, calls, prepared, slot, extra)
         self._iterator: AsyncIterator[bytes] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

@@ -1,4 +1,5 @@
-"""The pytest11 entry point: options, ini settings, the marker, the fixtures and the report.
+"""The pytest11 entry point: options, ini settings, the marker, the hooks, the fixtures and the
+report wiring.
 
 Kept thin and cheap to import: the openai client, httpx2 and the interception code load only
 when a test asks for an LLM fixture.
@@ -13,12 +14,20 @@ import pytest
 
 from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY, SeededSession
 from pytest_seeded.settings import (
+    DEFAULT_COMPARE,
+    DEFAULT_DRIFT,
     DEFAULT_MODE,
     DEFAULT_SEED,
+    DRIFT_POLICIES,
     MODES,
+    agreement_type,
+    compare_type,
+    drift_type,
     mode_type,
+    repeat_type,
     resolve_run_settings,
     seed_type,
+    seeds_for,
 )
 
 if TYPE_CHECKING:
@@ -26,6 +35,12 @@ if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
 
     from pytest_seeded.intercept import TestCalls
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_seeded import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,12 +62,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="llm_seed",
         type=seed_type,
         default=None,
-        metavar="N",
+        metavar="N[,N...]",
         help=f"seed put into every completion request that has none (default: ini llm_seed, "
-        f"else {DEFAULT_SEED})",
+        f"else {DEFAULT_SEED}); several, comma-separated, run each test once per seed",
+    )
+    group.addoption(
+        "--llm-compare",
+        dest="llm_compare",
+        type=compare_type,
+        default=None,
+        metavar="POLICY",
+        help="how live output is compared with the snapshot: exact, normalized, json or "
+        f"similar:THRESHOLD (default: ini llm_compare, else {DEFAULT_COMPARE})",
+    )
+    group.addoption(
+        "--llm-on-drift",
+        dest="llm_on_drift",
+        type=drift_type,
+        default=None,
+        metavar="POLICY",
+        help=f"what a changed system_fingerprint does in live mode: {', '.join(DRIFT_POLICIES)} "
+        f"(default: ini llm_on_drift, else {DEFAULT_DRIFT})",
+    )
+    group.addoption(
+        "--llm-repeat",
+        dest="llm_repeat",
+        type=repeat_type,
+        default=None,
+        metavar="K",
+        help="live/record: make each call K times with the same seed and report how often the "
+        "answers agree",
+    )
+    group.addoption(
+        "--llm-min-agreement",
+        dest="llm_min_agreement",
+        type=agreement_type,
+        default=None,
+        metavar="RATE",
+        help="with --llm-repeat: fail a call whose answers agree less often than this "
+        "(0 to 1, default 1.0)",
+    )
+    group.addoption(
+        "--llm-report",
+        dest="llm_report",
+        default=None,
+        metavar="PATH",
+        help="write the run's calls, drift, determinism and token counts as JSON to PATH",
     )
     parser.addini("llm_mode", f"default for --llm-mode (default {DEFAULT_MODE})", default="")
     parser.addini("llm_seed", f"default for --llm-seed (default {DEFAULT_SEED})", default="")
+    parser.addini(
+        "llm_compare", f"default for --llm-compare (default {DEFAULT_COMPARE})", default=""
+    )
+    parser.addini(
+        "llm_on_drift", f"default for --llm-on-drift (default {DEFAULT_DRIFT})", default=""
+    )
     parser.addini(
         "llm_base_url",
         "OpenAI-compatible base URL for the LLM fixtures when OPENAI_BASE_URL is not set",
@@ -63,7 +127,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "llm(seed=N): settings of pytest-seeded for this test; seed=N overrides --llm-seed",
+        "llm(seed=N, seeds=[...], compare=POLICY, on_drift=POLICY): pytest-seeded settings "
+        "for this test, over the command line and the ini file",
     )
     session = SeededSession(resolve_run_settings(config))
     config.stash[SESSION_KEY] = session
@@ -78,10 +143,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     settings = config.stash[SESSION_KEY].settings
+    seeds = ",".join(str(s) for s in settings.seeds)
+    extra = f", repeat {settings.repeat}" if settings.repeat > 1 else ""
     return (
         f"pytest-seeded: mode {settings.mode} ({settings.mode_source}), "
-        f"seed {settings.seed} ({settings.seed_source})"
+        f"seed {seeds} ({settings.seed_source}), compare {settings.compare}, "
+        f"on drift {settings.on_drift}{extra}"
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A seed matrix: each test that uses the LLM fixtures runs once per seed."""
+    if "llm_seed" not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.stash[SESSION_KEY].settings
+    seeds = seeds_for(metafunc.definition, settings)
+    marker = metafunc.definition.get_closest_marker("llm")
+    if len(seeds) > 1 or (marker is not None and "seeds" in marker.kwargs):
+        metafunc.parametrize(
+            "llm_seed", seeds, ids=[f"seed={s}" for s in seeds], indirect=True, scope="function"
+        )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,17 +185,17 @@ class _CountsCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
             return
-        merged: dict[str, Any] = {}
         for name, counts in report.user_properties:
-            if name != USER_PROPERTY or not isinstance(counts, dict):
-                continue
-            for key, value in counts.items():
-                if isinstance(value, list):
-                    merged.setdefault(key, []).extend(value)
-                elif isinstance(value, int):
-                    merged[key] = merged.get(key, 0) + value
-        if merged:
-            self.session.add_test(report.nodeid, merged)
+            if name == USER_PROPERTY and isinstance(counts, dict):
+                self.session.add_test(report.nodeid, counts)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Workers hand their counts over through reports; only the controller (or a run
+        # without xdist) writes the JSON report.
+        if self.session.settings.report_path and not hasattr(session.config, "workerinput"):
+            from pytest_seeded.report import write_json_report
+
+            write_json_report(self.session, session.config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -129,14 +210,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture
+def llm_seed(request: pytest.FixtureRequest) -> int:
+    """The seed this test's completion requests get (its marker's, else ``--llm-seed``'s; in a
+    seed matrix, this run's)."""
+    if hasattr(request, "param"):
+        return int(request.param)
+    return seeds_for(request.node, request.config.stash[SESSION_KEY].settings)[0]
+
+
+@pytest.fixture
 def seeded_calls(
-    request: pytest.FixtureRequest, snapshot: SnapshotAssertion
+    request: pytest.FixtureRequest, snapshot: SnapshotAssertion, llm_seed: int
 ) -> Iterator[TestCalls]:
     """The current test's LLM calls: mode, seed, snapshot path and counts. Any test that asks
     for it is covered: openai clients the code under test builds are seeded and answered too."""
     from pytest_seeded.testrun import run_test
 
-    yield from run_test(request, snapshot)
+    callspec = getattr(request.node, "callspec", None)
+    matrix = callspec is not None and "llm_seed" in callspec.params
+    yield from run_test(request, snapshot, llm_seed, matrix)
 
 
 @pytest.fixture

@@ -1,8 +1,18 @@
-"""The terminal summary: what happened to the run's LLM calls, and every fingerprint change seen."""
+"""The run's report: a terminal summary (calls, fingerprint changes, determinism, tokens) and
+the same as JSON for dashboards (--llm-report)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_seeded.determinism import suite_agreement
 from pytest_seeded.session import SeededSession
+
+REPORT_VERSION = 1
 
 LABELS = (
     ("recorded", "recorded"),
@@ -10,6 +20,7 @@ LABELS = (
     ("matched", "matched live"),
     ("mismatched", "mismatched live"),
     ("drifted", "skipped for fingerprint drift"),
+    ("rerecorded", "re-recorded after fingerprint drift"),
     ("missing", "missing from snapshots"),
     ("unreadable", "unreadable snapshot file(s)"),
 )
@@ -17,11 +28,15 @@ LABELS = (
 
 def summary_lines(session: SeededSession) -> list[str]:
     settings = session.settings
+    seeds = ",".join(str(s) for s in settings.seeds)
     counts = ", ".join(
         f"{session.totals[name]} {label}" for name, label in LABELS if session.totals[name]
     )
+    drifted = session.totals["drifted"]
+    if drifted and settings.on_drift != "skip":
+        counts = counts.replace("skipped for fingerprint drift", f"{settings.on_drift} on drift")
     lines = [
-        f"mode {settings.mode}, seed {settings.seed}; {session.tests} tests used the LLM fixtures",
+        f"mode {settings.mode}, seed {seeds}; {session.tests} tests used the LLM fixtures",
         f"calls: {counts or 'none'}",
     ]
     for (old, new), tests in session.drifts.items():
@@ -29,4 +44,71 @@ def summary_lines(session: SeededSession) -> list[str]:
         lines += [f"  {nodeid}" for nodeid in tests]
     if session.drifts:
         lines.append("re-record the affected tests with --llm-mode=record")
+    lines += _determinism_lines(session)
+    lines += _token_lines(session)
     return lines
+
+
+def _determinism_lines(session: SeededSession) -> list[str]:
+    if not session.determinism:
+        return []
+    rate, responses = suite_agreement(session.determinism)
+    lines = [
+        f"determinism (each call made {session.settings.repeat} times with its seed): "
+        f"{rate:.1%} of {responses} answers agree with their call's majority"
+    ]
+    for m in session.determinism:
+        where = (
+            ""
+            if m["divergence_char"] is None
+            else f", first divergence at char {m['divergence_char']}, token {m['divergence_token']}"
+        )
+        lines.append(
+            f"  {m['nodeid']} call #{m['call']} fingerprint {m['fingerprint']!r}: "
+            f"{m['distinct']} distinct of {m['responses']}, agreement {m['agreement']:.0%}{where}"
+        )
+    return lines
+
+
+def _token_lines(session: SeededSession) -> list[str]:
+    lines = []
+    for label, counter in (
+        ("spent", session.tokens_spent),
+        ("saved by replay", session.tokens_saved),
+    ):
+        if counter:
+            per_model = ", ".join(f"{model} {n:,}" for model, n in sorted(counter.items()))
+            lines.append(f"tokens {label}: {sum(counter.values()):,} ({per_model})")
+    return lines
+
+
+def json_report(session: SeededSession) -> dict[str, Any]:
+    settings = session.settings
+    rate, responses = suite_agreement(session.determinism)
+    return {
+        "report_version": REPORT_VERSION,
+        "mode": settings.mode,
+        "seeds": list(settings.seeds),
+        "compare": str(settings.compare),
+        "on_drift": settings.on_drift,
+        "repeat": settings.repeat,
+        "tests": session.tests,
+        "calls": {name: session.totals[name] for name, _ in LABELS},
+        "fingerprint_changes": [
+            {"old": old, "new": new, "tests": tests} for (old, new), tests in session.drifts.items()
+        ],
+        "determinism": {
+            "agreement": rate,
+            "responses": responses,
+            "calls": session.determinism,
+        },
+        "tokens": {"spent": dict(session.tokens_spent), "saved": dict(session.tokens_saved)},
+    }
+
+
+def write_json_report(session: SeededSession, config: pytest.Config) -> None:
+    from pytest_seeded.extension import write_atomically
+
+    assert session.settings.report_path is not None
+    path = Path(config.invocation_params.dir, session.settings.report_path)
+    write_atomically(path, json.dumps(json_report(session), indent=2) + "\n")

@@ -1,5 +1,6 @@
-"""Per-run state: the resolved settings, the counts the report shows, the fingerprint changes seen,
-and the one real transport that live and record runs share. Kept in the pytest stash."""
+"""Per-run state: the resolved settings, what the report shows (counts, fingerprint changes,
+determinism measures, tokens), and the one real transport that live and record runs share.
+Kept in the pytest stash."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ if TYPE_CHECKING:
 # The name under which each test's counts travel in user_properties: that is how they cross
 # from pytest-xdist workers to the controller, whose report is the one printed.
 USER_PROPERTY = "pytest_seeded"
-COUNT_NAMES = ("recorded", "replayed", "matched", "mismatched", "drifted", "missing", "unreadable")
+COUNT_NAMES = (
+    "recorded",
+    "replayed",
+    "matched",
+    "mismatched",
+    "drifted",
+    "rerecorded",
+    "missing",
+    "unreadable",
+)
 
 
 @dataclass
@@ -27,9 +37,13 @@ class SeededSession:
     tests: int = 0
     # (recorded fingerprint, live fingerprint) -> the tests that saw that change
     drifts: dict[tuple[str | None, str | None], list[str]] = field(default_factory=dict)
+    determinism: list[dict[str, Any]] = field(default_factory=list)
+    tokens_spent: Counter[str] = field(default_factory=Counter)
+    tokens_saved: Counter[str] = field(default_factory=Counter)
     _real_sync: httpx2.HTTPTransport | None = None
 
     def add_test(self, nodeid: str, counts: dict[str, Any]) -> None:
+        """Add one test's counts (as its teardown report carries them)."""
         self.tests += 1
         for name in COUNT_NAMES:
             value = counts.get(name, 0)
@@ -39,6 +53,9 @@ class SeededSession:
             tests = self.drifts.setdefault((old, new), [])
             if nodeid not in tests:
                 tests.append(nodeid)
+        self.determinism += counts.get("determinism", [])
+        self.tokens_spent.update(counts.get("tokens_spent", {}))
+        self.tokens_saved.update(counts.get("tokens_saved", {}))
 
     def real_sync_transport(self) -> httpx2.HTTPTransport:
         # Made once per run and only when a call really goes out: each one builds an SSL

@@ -1,13 +1,16 @@
-"""Resolve the plugin's settings: marker > command line > ini > default, validated once."""
+"""Resolve the plugin's settings: marker > command line > ini > default, validated once, with
+errors that say which option was wrong and what it takes."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
+
+from pytest_seeded.compare import Policy, parse_policy
 
 Mode = Literal["replay", "live", "record"]
 MODES: tuple[Mode, ...] = ("replay", "live", "record")
@@ -15,25 +18,64 @@ DEFAULT_MODE: Mode = "replay"
 # A fixed default, not a random one as in pytest-randomly: snapshots are keyed by seed, so the
 # default must be the same on every machine and every run.
 DEFAULT_SEED = 42
+DRIFT_POLICIES = ("skip", "xfail", "fail", "warn", "record")
+DEFAULT_DRIFT = "skip"
+DEFAULT_COMPARE = "exact"
+MARKER_KEYS = ("seed", "seeds", "compare", "on_drift")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def seed_type(value: str) -> int:
-    """argparse type for --llm-seed: a whole number, as the OpenAI API takes."""
+def seed_type(value: str) -> tuple[int, ...]:
+    """argparse type for --llm-seed: a whole number, or several separated by commas."""
     try:
-        return int(value)
+        seeds = tuple(int(part) for part in value.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--llm-seed takes a whole number, like --llm-seed=42; got {value!r}"
+            "takes a whole number, like 42, or several separated by commas, like 1,2,3; "
+            f"got {value!r}"
         ) from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"lists a seed twice: {value!r}")
+    return seeds
 
 
 def mode_type(value: str) -> Mode:
     if value not in MODES:
-        raise argparse.ArgumentTypeError(
-            f"--llm-mode takes one of {', '.join(MODES)}; got {value!r}"
-        )
+        raise argparse.ArgumentTypeError(f"takes one of {', '.join(MODES)}; got {value!r}")
     return value
+
+
+def compare_type(value: str) -> Policy:
+    try:
+        return parse_policy(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def drift_type(value: str) -> str:
+    if value not in DRIFT_POLICIES:
+        raise argparse.ArgumentTypeError(f"takes one of {', '.join(DRIFT_POLICIES)}; got {value!r}")
+    return value
+
+
+def repeat_type(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 1; got {value!r}")
+    return number
+
+
+def agreement_type(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"takes a rate from 0 to 1, like 0.8; got {value!r}")
+    return rate
 
 
 @dataclass(frozen=True)
@@ -42,65 +84,156 @@ class RunSettings:
 
     mode: Mode
     mode_source: str
-    seed: int
+    seeds: tuple[int, ...]
     seed_source: str
     base_url: str | None
+    compare: Policy
+    on_drift: str
+    repeat: int = 1
+    min_agreement: float = 1.0
+    report_path: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.seeds[0]
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """What holds for one test, after its ``llm`` marker."""
+
+    __test__ = False
+
+    seed: int
+    compare: Policy
+    on_drift: str
+
+
+def _ini(config: pytest.Config, name: str, parse: Any, source: str) -> Any:
+    raw = str(config.getini(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini option {source} {exc}") from None
 
 
 def resolve_run_settings(config: pytest.Config) -> RunSettings:
     update = bool(getattr(config.option, "update_snapshots", False))
-    cli_mode: str | None = config.getoption("llm_mode")
-    ini_mode = str(config.getini("llm_mode") or "").strip()
+    cli_mode: Mode | None = config.getoption("llm_mode")
     if cli_mode is not None:
         if update and cli_mode != "record":
             raise pytest.UsageError(
                 f"--snapshot-update re-records snapshots, but --llm-mode={cli_mode} was given: "
                 "drop one of them (--snapshot-update alone records)."
             )
-        mode, mode_source = mode_type(cli_mode), "--llm-mode"
+        mode, mode_source = cli_mode, "--llm-mode"
     elif update:
         mode, mode_source = "record", "--snapshot-update"
-    elif ini_mode:
-        try:
-            mode = mode_type(ini_mode)
-        except argparse.ArgumentTypeError:
-            raise pytest.UsageError(
-                f"ini option llm_mode takes one of {', '.join(MODES)}; got {ini_mode!r}"
-            ) from None
-        mode_source = "ini llm_mode"
+    elif (ini_mode := _ini(config, "llm_mode", mode_type, "llm_mode")) is not None:
+        mode, mode_source = ini_mode, "ini llm_mode"
     else:
         mode, mode_source = DEFAULT_MODE, "default"
 
-    cli_seed: int | None = config.getoption("llm_seed")
-    ini_seed = str(config.getini("llm_seed") or "").strip()
-    if cli_seed is not None:
-        seed, seed_source = cli_seed, "--llm-seed"
-    elif ini_seed:
-        try:
-            seed = int(ini_seed)
-        except ValueError:
-            raise pytest.UsageError(
-                f"ini option llm_seed takes a whole number; got {ini_seed!r}"
-            ) from None
+    seeds: tuple[int, ...] | None = config.getoption("llm_seed")
+    seed_source = "--llm-seed"
+    if seeds is None:
+        seeds = _ini(config, "llm_seed", seed_type, "llm_seed")
         seed_source = "ini llm_seed"
-    else:
-        seed, seed_source = DEFAULT_SEED, "default"
+    if seeds is None:
+        seeds, seed_source = (DEFAULT_SEED,), "default"
 
+    compare = config.getoption("llm_compare") or _ini(
+        config, "llm_compare", compare_type, "llm_compare"
+    )
+    on_drift = config.getoption("llm_on_drift") or _ini(
+        config, "llm_on_drift", drift_type, "llm_on_drift"
+    )
+    repeat: int = config.getoption("llm_repeat") or 1
+    if repeat > 1 and mode == "replay":
+        raise pytest.UsageError(
+            "--llm-repeat measures how deterministic the model is, so it needs calls to the "
+            "model: add --llm-mode=live (or record)."
+        )
     base_url = str(config.getini("llm_base_url") or "").strip() or None
-    return RunSettings(mode, mode_source, seed, seed_source, base_url)
+    min_agreement = config.getoption("llm_min_agreement")
+    return RunSettings(
+        mode=mode,
+        mode_source=mode_source,
+        seeds=seeds,
+        seed_source=seed_source,
+        base_url=base_url,
+        compare=compare or parse_policy(DEFAULT_COMPARE),
+        on_drift=on_drift or DEFAULT_DRIFT,
+        repeat=repeat,
+        min_agreement=1.0 if min_agreement is None else min_agreement,
+        report_path=config.getoption("llm_report"),
+    )
 
 
-def seed_for(item: pytest.Item, run: RunSettings) -> int:
-    """The seed one test uses: its ``llm(seed=N)`` marker, else the run's."""
+def marker_kwargs(item: pytest.Item) -> dict[str, Any]:
     marker = item.get_closest_marker("llm")
-    if marker is not None and "seed" in marker.kwargs:
-        value = marker.kwargs["seed"]
-        if isinstance(value, bool) or not isinstance(value, int):
+    if marker is None:
+        return {}
+    unknown = sorted(set(marker.kwargs) - set(MARKER_KEYS))
+    if marker.args or unknown:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.llm takes keyword arguments {', '.join(MARKER_KEYS)}; "
+            f"got {', '.join(unknown) or repr(marker.args)}"
+        )
+    return dict(marker.kwargs)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def seeds_for(item: pytest.Item, run: RunSettings) -> tuple[int, ...]:
+    """The seeds a test runs with: its marker's ``seed``/``seeds``, else the run's."""
+    kwargs = marker_kwargs(item)
+    if "seed" in kwargs:
+        if not _whole(kwargs["seed"]):
             raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.llm(seed=...) takes a whole number, got {value!r}"
+                f"{item.nodeid}: @pytest.mark.llm(seed=...) takes a whole number, "
+                f"got {kwargs['seed']!r}"
             )
-        return value
-    return run.seed
+        return (kwargs["seed"],)
+    if "seeds" in kwargs:
+        seeds = kwargs["seeds"]
+        if (
+            not isinstance(seeds, (list, tuple))
+            or not seeds
+            or not all(_whole(s) for s in seeds)
+            or len(set(seeds)) != len(seeds)
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.llm(seeds=...) takes a list of different whole "
+                f"numbers, got {seeds!r}"
+            )
+        return tuple(seeds)
+    return run.seeds
+
+
+def test_settings(item: pytest.Item, run: RunSettings, seed: int) -> TestSettings:
+    kwargs = marker_kwargs(item)
+    compare = run.compare
+    if "compare" in kwargs:
+        try:
+            compare = parse_policy(str(kwargs["compare"]))
+        except ValueError as exc:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.llm(compare=...): {exc}"
+            ) from None
+    on_drift = run.on_drift
+    if "on_drift" in kwargs:
+        on_drift = str(kwargs["on_drift"])
+        if on_drift not in DRIFT_POLICIES:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.llm(on_drift=...) takes one of "
+                f"{', '.join(DRIFT_POLICIES)}; got {kwargs['on_drift']!r}"
+            )
+    return TestSettings(seed=seed, compare=compare, on_drift=on_drift)
 
 
 def client_base_url(run: RunSettings) -> str | None:

@@ -65,6 +65,18 @@ class RecordedCall:
         }
 
 
+@dataclass(frozen=True)
+class LLMCall:
+    """What the hooks are told about a call (live mode)."""
+
+    nodeid: str
+    seed: int
+    number: int  # 1-based, in the order the test made its calls
+    request: RecordedRequest
+    fingerprint: str | None
+    policy: str
+
+
 @dataclass
 class Recording:
     seed: int

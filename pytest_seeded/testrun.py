@@ -18,7 +18,7 @@ from pytest_seeded.extension import (
 )
 from pytest_seeded.intercept import TestCalls, activate, deactivate, quote_nodeid
 from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY
-from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, client_base_url, seed_for
+from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, client_base_url, test_settings
 from pytest_seeded.snapshot import Recording, dumps, loads
 
 if TYPE_CHECKING:
@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 PLACEHOLDER_KEY = "pytest-seeded-no-key"
 
 
-def run_test(request: pytest.FixtureRequest, snapshot: SnapshotAssertion) -> Iterator[TestCalls]:
+def run_test(
+    request: pytest.FixtureRequest, snapshot: SnapshotAssertion, seed: int, matrix: bool
+) -> Iterator[TestCalls]:
     item = request.node
     session = request.config.stash[SESSION_KEY]
     settings = session.settings
-    seed = seed_for(item, settings)
-    index = f"seed={seed}"
+    # In a seed matrix the test id carries the seed already (test_x[seed=2]), and so does the
+    # file name; otherwise the seed is added to it: test_x[seed=42].
+    index: str | int = 0 if matrix else f"seed={seed}"
     assertion = snapshot.use_extension(SeededSnapshotExtension)
     location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
     shown = _shown_path(location, request.config)
@@ -57,7 +60,13 @@ def run_test(request: pytest.FixtureRequest, snapshot: SnapshotAssertion) -> Ite
             ) from None
 
     calls = TestCalls(
-        mode=settings.mode, seed=seed, nodeid=item.nodeid, snapshot_path=shown, recorded=recorded
+        item=item,
+        mode=settings.mode,
+        settings=test_settings(item, settings, seed),
+        repeat=settings.repeat,
+        min_agreement=settings.min_agreement,
+        snapshot_path=shown,
+        recorded=recorded,
     )
     env = pytest.MonkeyPatch()
     _set_environment(env, settings.mode, client_base_url(settings))
@@ -107,13 +116,13 @@ def _finish(
     item: pytest.Item,
     calls: TestCalls,
     assertion: SnapshotAssertion,
-    index: str,
+    index: str | int,
     location: str,
 ) -> None:
     """Write the new recording (record mode, passing test) and tell syrupy the file is in use,
     so that --snapshot-update never deletes a snapshot a test still has."""
     keep: Recording | None = calls.recorded
-    if calls.mode == "record":
+    if calls.mode == "record" or calls.rerecord:
         new_calls = calls.finished_calls()
         if item.stash.get(CALL_OUTCOME_KEY, "") == "passed" and new_calls:
             keep = Recording(seed=calls.seed, calls=new_calls)
@@ -124,22 +133,28 @@ def _finish(
                     snapshot_location=location,
                     snapshots=[(text, assertion.test_location, index)],
                 )
-            calls.stats.recorded += len(new_calls)
+            if calls.mode == "record":
+                calls.stats.recorded += len(new_calls)
         else:
             # A failing test records nothing: the snapshot on disk, if any, stays as it was.
             _keep(assertion, index, location)
             return
     if keep is not None:
-        assertion(name=index).assert_match(keep)
+        _named(assertion, index).assert_match(keep)
 
 
-def _keep(assertion: SnapshotAssertion, index: str, location: str) -> None:
+def _named(assertion: SnapshotAssertion, index: str | int) -> SnapshotAssertion:
+    # Index 0 is syrupy's first unnamed assertion: the file is named after the test alone.
+    return assertion(name=index) if isinstance(index, str) else assertion
+
+
+def _keep(assertion: SnapshotAssertion, index: str | int, location: str) -> None:
     """Mark the file on disk, whatever it holds, as used by this test, without rewriting it."""
     existing = _read_raw(location)
     if existing is not None:
         # Through the read cache, so that a file that is not even UTF-8 compares equal too.
         remember(location, existing)
-        assertion(name=index).assert_match(existing)
+        _named(assertion, index).assert_match(existing)
 
 
 def _read_raw(location: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -77,78 +78,129 @@ def body_fingerprint(body: Any) -> str | None:
     return None
 
 
-def body_output(body: Any) -> str:
-    """Human-readable output of a JSON response: each choice's text and tool calls."""
+@dataclass
+class Choice:
+    """One choice of an answer: its text and its tool calls as (name, arguments) pairs."""
+
+    content: str = ""
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+
+
+def body_choices(body: Any) -> dict[int, Choice]:
+    """The choices of a JSON response (chat or legacy completions), by index."""
+    choices: dict[int, Choice] = {}
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-        return ""
-    parts: dict[int, list[str]] = {}
-    for n, choice in enumerate(body["choices"]):
-        if not isinstance(choice, dict):
+        return choices
+    for n, raw in enumerate(body["choices"]):
+        if not isinstance(raw, dict):
             continue
-        index = choice.get("index", n)
-        index = index if isinstance(index, int) else n
-        lines = parts.setdefault(index, [])
-        message = choice.get("message")
+        choice = choices.setdefault(_index(raw, n), Choice())
+        message = raw.get("message")
         if isinstance(message, dict):
+            parts = []
             if message.get("content"):
-                lines.append(str(message["content"]))
+                parts.append(str(message["content"]))
             if message.get("refusal"):
-                lines.append(f"[refusal] {message['refusal']}")
+                parts.append(f"[refusal] {message['refusal']}")
+            choice.content = "\n".join(parts)
             for call in message.get("tool_calls") or []:
                 fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-                lines.append(_tool_line(fn.get("name"), fn.get("arguments")))
-        elif choice.get("text") is not None:
-            lines.append(str(choice["text"]))
-    return _join_choices(parts)
+                choice.tool_calls.append(
+                    (str(fn.get("name") or ""), str(fn.get("arguments") or ""))
+                )
+        elif raw.get("text") is not None:
+            choice.content = str(raw["text"])
+    return choices
 
 
-def stream_output(events: list[dict[str, Any]]) -> str:
-    """Human-readable output of a stream: deltas joined per choice, tool-call arguments too."""
+def stream_choices(events: list[dict[str, Any]]) -> dict[int, Choice]:
+    """The choices of a stream: deltas joined per choice, tool-call pieces joined per call."""
     texts: dict[int, list[str]] = {}
-    tools: dict[int, dict[int, dict[str, str]]] = {}
+    tools: dict[int, dict[int, list[str]]] = {}
     for event in events:
         data = event.get("data")
         if not isinstance(data, dict):
             continue
-        for n, choice in enumerate(data.get("choices") or []):
-            if not isinstance(choice, dict):
+        for n, raw in enumerate(data.get("choices") or []):
+            if not isinstance(raw, dict):
                 continue
-            index = choice.get("index", n)
-            index = index if isinstance(index, int) else n
-            delta = choice.get("delta")
+            index = _index(raw, n)
             bucket = texts.setdefault(index, [])
+            delta = raw.get("delta")
             if isinstance(delta, dict):
                 if delta.get("content"):
                     bucket.append(str(delta["content"]))
                 for call in delta.get("tool_calls") or []:
                     if not isinstance(call, dict):
                         continue
+                    position = call.get("index", 0)
                     slot = tools.setdefault(index, {}).setdefault(
-                        int(call.get("index", 0)), {"name": "", "arguments": ""}
+                        position if isinstance(position, int) else 0, ["", ""]
                     )
                     fn = call.get("function") or {}
-                    slot["name"] += str(fn.get("name") or "")
-                    slot["arguments"] += str(fn.get("arguments") or "")
-            elif choice.get("text") is not None:
-                bucket.append(str(choice["text"]))
-    parts: dict[int, list[str]] = {}
-    for index in sorted(set(texts) | set(tools)):
-        lines = parts.setdefault(index, [])
-        text = "".join(texts.get(index, []))
-        if text:
-            lines.append(text)
-        for _, call in sorted(tools.get(index, {}).items()):
-            lines.append(_tool_line(call["name"], call["arguments"]))
-    return _join_choices(parts)
+                    slot[0] += str(fn.get("name") or "")
+                    slot[1] += str(fn.get("arguments") or "")
+            elif raw.get("text") is not None:
+                bucket.append(str(raw["text"]))
+    return {
+        index: Choice(
+            "".join(texts.get(index, [])),
+            [(name, args) for _, (name, args) in sorted(tools.get(index, {}).items())],
+        )
+        for index in sorted(set(texts) | set(tools))
+    }
 
 
-def _tool_line(name: Any, arguments: Any) -> str:
-    return f"[tool call] {name}({arguments if arguments is not None else ''})"
+def render(choices: dict[int, Choice]) -> str:
+    """The output for humans: each choice's text, then its tool calls, one per line."""
+    rendered = {
+        index: "\n".join(
+            ([choice.content] if choice.content else [])
+            + [_tool_line(name, args) for name, args in choice.tool_calls]
+        )
+        for index, choice in sorted(choices.items())
+    }
+    if len(rendered) <= 1:
+        return next(iter(rendered.values()), "")
+    return "\n".join(f"--- choice {index} ---\n{text}" for index, text in rendered.items())
 
 
-def _join_choices(parts: dict[int, list[str]]) -> str:
-    if len(parts) <= 1:
-        return "\n".join(next(iter(parts.values()), []))
-    return "\n".join(
-        f"--- choice {index} ---\n" + "\n".join(lines) for index, lines in sorted(parts.items())
+def body_output(body: Any) -> str:
+    return render(body_choices(body))
+
+
+def stream_output(events: list[dict[str, Any]]) -> str:
+    return render(stream_choices(events))
+
+
+def _index(raw: dict[str, Any], fallback: int) -> int:
+    index = raw.get("index", fallback)
+    return index if isinstance(index, int) and not isinstance(index, bool) else fallback
+
+
+def _tool_line(name: str, arguments: str) -> str:
+    return f"[tool call] {name}({arguments})"
+
+
+def usage_tokens(body_or_events: Any) -> tuple[str, int] | None:
+    """(model, total tokens) from a response's ``usage``; a stream carries it in a late event,
+    and only when asked to (``stream_options={"include_usage": True}``)."""
+    candidates = (
+        [e.get("data") for e in body_or_events if isinstance(e, dict)]
+        if isinstance(body_or_events, list)
+        else [body_or_events]
     )
+    model = ""
+    for data in candidates:
+        if not isinstance(data, dict):
+            continue
+        model = str(data.get("model") or model)
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            total = usage.get("total_tokens")
+            if not isinstance(total, int):
+                total = sum(
+                    v for k, v in usage.items() if k.endswith("_tokens") and isinstance(v, int)
+                )
+            return model or "unknown", int(total)
+    return None

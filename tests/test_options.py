@@ -8,12 +8,14 @@ from conftest import Project
 def test_report_header_names_mode_and_seed_and_where_they_came_from(project: Project) -> None:
     project.pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = project.run()
-    result.stdout.fnmatch_lines(["pytest-seeded: mode replay (default), seed 42 (default)"])
+    result.stdout.fnmatch_lines(
+        ["pytest-seeded: mode replay (default), seed 42 (default), compare exact, on drift skip"]
+    )
     project.write_ini("llm_mode = live\nllm_seed = 9\n")
     result = project.run()
-    result.stdout.fnmatch_lines(["pytest-seeded: mode live (ini llm_mode), seed 9 (ini llm_seed)"])
+    result.stdout.fnmatch_lines(["pytest-seeded: mode live (ini llm_mode), seed 9 (ini llm_seed)*"])
     result = project.run("--llm-mode=record", "--llm-seed=-3")
-    result.stdout.fnmatch_lines(["pytest-seeded: mode record (--llm-mode), seed -3 (--llm-seed)"])
+    result.stdout.fnmatch_lines(["pytest-seeded: mode record (--llm-mode), seed -3 (--llm-seed)*"])
 
 
 def test_a_bad_seed_is_a_usage_error(project: Project) -> None:
@@ -27,7 +29,7 @@ def test_a_bad_seed_is_a_usage_error(project: Project) -> None:
 def test_a_bad_mode_is_a_usage_error(project: Project) -> None:
     result = project.run("--llm-mode=replai")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*--llm-mode takes one of replay, live, record; got 'replai'*"])
+    result.stderr.fnmatch_lines(["*--llm-mode*takes one of replay, live, record; got 'replai'*"])
 
 
 def test_bad_ini_values_are_usage_errors(project: Project) -> None:
@@ -40,7 +42,7 @@ def test_bad_ini_values_are_usage_errors(project: Project) -> None:
     project.write_ini("llm_seed = forty\n")
     result = project.run()
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*ini option llm_seed takes a whole number; got 'forty'*"])
+    result.stderr.fnmatch_lines(["*ini option llm_seed takes a whole number*got 'forty'*"])
 
 
 def test_snapshot_update_conflicts_with_another_mode(project: Project) -> None:
