@@ -22,7 +22,7 @@ def test_a_bad_seed_is_a_usage_error(project: Project) -> None:
     result = project.run("--llm-seed=abc")
     assert result.ret == 4
     result.stderr.fnmatch_lines(
-        ["*--llm-seed takes a whole number, like --llm-seed=42; got 'abc'*"]
+        ["*--llm-seed: takes a whole number, like 42, or several*got 'abc'*"]
     )
 
 
