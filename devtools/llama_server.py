@@ -100,8 +100,9 @@ class LlamaServer:
             "-t", "2",
             *self.extra_args,
         ]  # fmt: skip
-        log = self.log_path.open("wb")
-        self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        with self.log_path.open("wb") as log:
+            # The child keeps its own copy of the file descriptor.
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -55,9 +55,9 @@ def parse_policy(text: str) -> Policy:
         if 0.0 <= threshold <= 1.0:
             return Policy("similar", threshold)
         raise ValueError(
-            f"similar:THRESHOLD takes a number from 0 to 1, like similar:0.9; got {value!r}"
+            f"takes similar:THRESHOLD with a number from 0 to 1, like similar:0.9; got {value!r}"
         )
-    raise ValueError(f"compare policy must be one of {', '.join(POLICY_NAMES)}; got {value!r}")
+    raise ValueError(f"takes one of {', '.join(POLICY_NAMES)}; got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ def _finish(
                     snapshot_location=location,
                     snapshots=[(text, assertion.test_location, index)],
                 )
+            # What syrupy recalls next is the new text, not what this test read at setup.
+            remember(location, text)
             if calls.mode == "record":
                 calls.stats.recorded += len(new_calls)
         else:

@@ -29,6 +29,10 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.fingerprint_first_chunk_only = False
     state.chunk_delay = 0.0
     state.salt = ""
+    state.vary_every = 0
+    state.decorate = None
+    state.json_indent = None
+    state.completions = 0
     state.requests.clear()
     return _llm_server
 

@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,14 @@ class ServerState:
     # A salt mixed into the output, to make the server answer differently under one
     # fingerprint (what "mostly identical" looks like from the outside).
     salt: str = ""
+    # Every Nth completion request (1-based count) ends differently after its third word:
+    # what a not-quite-deterministic backend looks like under --llm-repeat.
+    vary_every: int = 0
+    # Rewrites each answer's text (not tool calls), e.g. to add white space or smart quotes.
+    decorate: Callable[[str], str] | None = None
+    # Indent JSON answers and tool-call arguments: the same data, other bytes.
+    json_indent: int | None = None
+    completions: int = 0
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -115,6 +124,14 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model", "loopback"))
         prompt = _prompt_of(body)
         text = generate_text(seed, model, prompt, state.salt)
+        with state.lock:
+            state.completions += 1
+            count = state.completions
+        if state.vary_every and count % state.vary_every == 0:
+            words = text.split()
+            text = " ".join(words[:3] + generate_text(count, model, prompt, "vary").split()[3:])
+        if state.decorate is not None:
+            text = state.decorate(text)
         ident = hashlib.sha256(f"{seed}|{model}|{prompt}".encode()).hexdigest()[:12]
         if body.get("stream"):
             self._stream(kind, ident, model, prompt, text, body)
@@ -136,13 +153,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": _usage(prompt, text),
             }
         if (body.get("response_format") or {}).get("type") == "json_schema":
-            text = json.dumps({"text": text})
+            text = json.dumps(
+                {"text": text, "words": len(text.split())}, indent=self.server.state.json_indent
+            )
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         tools = body.get("tools")
         if tools and "tool" in prompt:
             name = tools[0]["function"]["name"]
-            args = json.dumps({"words": text.split()[:3], "seed": body.get("seed")})
+            args = json.dumps(
+                {"words": text.split()[:3], "seed": body.get("seed")},
+                indent=self.server.state.json_indent,
+            )
             message = {
                 "role": "assistant",
                 "content": None,

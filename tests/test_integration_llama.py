@@ -113,3 +113,18 @@ def test_drift_against_a_snapshot_from_another_build(real: Project) -> None:
     result.stdout.fnmatch_lines(
         [f"system_fingerprint changed 'b11000-older-build' -> '{FINGERPRINT}' in 1 test(s):"]
     )
+
+
+def test_repeat_measures_a_real_model(real: Project) -> None:
+    real.pytester.makepyfile(test_real=CHAT)
+    real.run("--llm-mode=record", "-k", "chat or stream").assert_outcomes(passed=2)
+    report = real.pytester.path / "report.json"
+    result = real.run(
+        "--llm-mode=live", "--llm-repeat=3", "-k", "chat or stream", f"--llm-report={report}"
+    )
+    result.assert_outcomes(passed=2)
+    doc = json.loads(report.read_text())
+    assert doc["determinism"]["responses"] == 6
+    # llama.cpp with --no-cache-prompt on one slot answers a seeded request identically.
+    assert doc["determinism"]["agreement"] == 1.0
+    assert {c["fingerprint"] for c in doc["determinism"]["calls"]} == {FINGERPRINT}
