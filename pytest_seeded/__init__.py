@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pytest_seeded.errors import SeededError, SnapshotFormatError
+from pytest_seeded.snapshot import LLMCall, RecordedRequest
 
 __version__ = "0.1.0"
 
-__all__ = ["SeededError", "SnapshotFormatError", "__version__"]
+__all__ = ["LLMCall", "RecordedRequest", "SeededError", "SnapshotFormatError", "__version__"]

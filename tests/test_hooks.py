@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import Project
 
@@ -150,3 +151,21 @@ def test_optional_hooks_keep_working_without_the_plugin(project: Project) -> Non
     )
     project.pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     project.run("-p", "no:seeded").assert_outcomes(passed=1)
+
+
+def test_the_readme_conftest_example_runs(project: Project) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("A runnable `conftest.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+    project.pytester.makeconftest(example)
+    project.pytester.makepyfile(test_it=CHAT)
+    project.server.state.decorate = lambda t: t + " at 10:00"
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    (text,) = project.snapshots().values()
+    assert "jane@example.com" not in text
+    assert "<email>" in text
+    project.server.state.decorate = lambda t: t + " at 11:30"
+    project.run("--llm-mode=live").assert_outcomes(passed=1)
+    project.server.state.fingerprint = "fp_loopback_2"
+    result = project.run("--llm-mode=live", "-s")
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*provider changed its backend: fp_loopback_1 -> fp_loopback_2*"])
