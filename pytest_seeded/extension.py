@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +14,14 @@ from pytest_seeded.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
     from syrupy.data import SnapshotCollection
-    from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
+    from syrupy.location import PyTestLocation
+    from syrupy.types import (
+        PropertyFilter,
+        PropertyMatcher,
+        SerializableData,
+        SerializedData,
+        SnapshotIndex,
+    )
 
 # Not ".json": syrupy's JSONSnapshotExtension claims every file ending in .json and deletes
 # ours as unused under --snapshot-update. JSONC is a superset of JSON, so editors still
@@ -29,6 +37,17 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
     # at teardown, so a replayed test reads its snapshot from disk once. Entries are removed
     # when used or when the test ends, so it never holds more than the running tests' files.
     _read_cache: dict[str, str] = {}  # noqa: RUF012
+
+    # syrupy recomputes a test's snapshot folder and file name with pathlib several times per
+    # assertion; replaying 1,000 tests spent more time there than in the replay itself. Both
+    # are pure functions of the test and the index, so they are remembered (bounded).
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return _dirname(test_location.filepath, str(cls.snapshot_dirname))
+
+    @classmethod
+    def get_snapshot_name(cls, *, test_location: PyTestLocation, index: SnapshotIndex = 0) -> str:
+        return _snapshot_name(test_location, index)
 
     def serialize(
         self,
@@ -105,3 +124,14 @@ def remember(path: str, text: str) -> None:
 
 def forget(path: str) -> None:
     SeededSnapshotExtension._read_cache.pop(path, None)
+
+
+@functools.lru_cache(maxsize=256)
+def _dirname(filepath: str, snapshot_dirname: str) -> str:
+    path = Path(filepath)
+    return str(path.parent / snapshot_dirname / path.stem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _snapshot_name(test_location: PyTestLocation, index: SnapshotIndex) -> str:
+    return SingleFileSnapshotExtension.get_snapshot_name(test_location=test_location, index=index)

@@ -131,6 +131,8 @@ class TestCalls:
         recorded: Recording | None,
     ) -> None:
         self.item = item
+        # item.ihook builds a hook proxy on every access: take it once per test.
+        self.hook = item.ihook
         self.mode = mode
         self.settings = settings
         self.seed = settings.seed
@@ -200,27 +202,29 @@ class TestCalls:
             body = raw.decode("utf-8", errors="replace")
         path = request.url.path
         is_completion = request.method == "POST" and path.rstrip("/").endswith(SEEDED_PATH_SUFFIXES)
-        headers = request.headers.copy()
+        seeded = is_completion and isinstance(body, dict) and "seed" not in body
+        if seeded:
+            body = {**body, "seed": self.seed}
+        # Replay sends nothing, so only the stored form of the request is needed.
         if self.mode != "replay":
+            headers = request.headers.copy()
             # Ask for plain bytes: what is recorded must be readable, and decoding a
             # compressed stream chunk by chunk is work for nothing.
             headers["accept-encoding"] = "identity"
-        if is_completion and isinstance(body, dict) and "seed" not in body:
-            body = {**body, "seed": self.seed}
-            raw = json.dumps(body).encode()
-            headers.pop("content-length", None)
-            request = httpx2.Request(
-                request.method,
-                request.url,
-                headers=headers,
-                content=raw,
-                extensions=request.extensions,
-            )
-        else:
-            request.headers = headers
+            if seeded:
+                headers.pop("content-length", None)
+                request = httpx2.Request(
+                    request.method,
+                    request.url,
+                    headers=headers,
+                    content=json.dumps(body).encode(),
+                    extensions=request.extensions,
+                )
+            else:
+                request.headers = headers
         # What is sent is encoded already: the scrub hook may change the stored form freely.
         stored = {"method": request.method, "path": _public_path(request.url), "body": body}
-        self.item.ihook.pytest_seeded_scrub(request=stored, response=None)
+        self.hook.pytest_seeded_scrub(request=stored, response=None)
         recorded = RecordedRequest(str(stored["method"]), str(stored["path"]), stored["body"])
         return _Prepared(request, recorded, is_completion)
 
@@ -290,7 +294,7 @@ class TestCalls:
     ) -> None:
         _add_tokens(self.stats.tokens_spent, response)
         stored = response.to_json()
-        self.item.ihook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
+        self.hook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
         response = RecordedResponse(
             int(stored["status"]),
             str(stored["content_type"]),
@@ -335,7 +339,7 @@ class TestCalls:
             fingerprint=live.fingerprint,
             policy=str(self.settings.compare),
         )
-        hook = self.item.ihook
+        hook = self.hook
         before = hook.pytest_seeded_normalize(text=expected.output, call=info)
         after = hook.pytest_seeded_normalize(text=live.output, call=info)
         expected_text = expected.output if before is None else str(before)
@@ -372,7 +376,7 @@ class TestCalls:
     def _drift(self, expected: RecordedCall, live: RecordedCall, number: int) -> bool:
         """Apply the drift policy; True when the outputs should still be compared."""
         old, new = expected.fingerprint, live.fingerprint
-        chosen = self.item.ihook.pytest_seeded_fingerprint_changed(old=old, new=new, item=self.item)
+        chosen = self.hook.pytest_seeded_fingerprint_changed(old=old, new=new, item=self.item)
         policy = self.settings.on_drift if chosen is None else str(chosen)
         if policy not in DRIFT_POLICIES:
             pytest.fail(
@@ -462,14 +466,21 @@ def _choices_of(response: RecordedResponse) -> dict[int, Choice]:
 
 
 class SeededTransport(httpx2.BaseTransport):
-    """The fixture client's transport: every request goes through the test's TestCalls."""
+    """The fixture client's transport, one per run: every request goes to the running test's
+    TestCalls, so the client (and openai's lazily built resources) is made once, not per test."""
 
-    def __init__(self, calls: TestCalls, real: Callable[[], httpx2.HTTPTransport]) -> None:
-        self._calls = calls
+    def __init__(self, real: Callable[[], httpx2.HTTPTransport]) -> None:
         self._real = real
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        return self._calls.handle(request, lambda r: _ORIGINAL_SYNC(self._real(), r))
+        calls = _active
+        if calls is None:
+            raise RuntimeError(
+                "pytest-seeded: the seeded_llm client was used outside the test that asked for "
+                "it (after its teardown, or from another thread's test); ask for seeded_llm in "
+                "the test that uses it"
+            )
+        return calls.handle(request, lambda r: _ORIGINAL_SYNC(self._real(), r))
 
 
 class AsyncSeededTransport(httpx2.AsyncBaseTransport):

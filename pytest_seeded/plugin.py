@@ -32,7 +32,6 @@ from pytest_seeded.settings import (
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
-    from syrupy.assertion import SnapshotAssertion
 
     from pytest_seeded.intercept import TestCalls
 
@@ -154,15 +153,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A seed matrix: each test that uses the LLM fixtures runs once per seed."""
-    if "llm_seed" not in metafunc.fixturenames:
+    if "seeded_calls" not in metafunc.fixturenames:
         return
     settings = metafunc.config.stash[SESSION_KEY].settings
     seeds = seeds_for(metafunc.definition, settings)
     marker = metafunc.definition.get_closest_marker("llm")
     if len(seeds) > 1 or (marker is not None and "seeds" in marker.kwargs):
-        metafunc.parametrize(
-            "llm_seed", seeds, ids=[f"seed={s}" for s in seeds], indirect=True, scope="function"
-        )
+        metafunc.parametrize("seeded_calls", seeds, ids=[f"seed={s}" for s in seeds], indirect=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -210,38 +207,42 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture
-def llm_seed(request: pytest.FixtureRequest) -> int:
-    """The seed this test's completion requests get (its marker's, else ``--llm-seed``'s; in a
-    seed matrix, this run's)."""
-    if hasattr(request, "param"):
-        return int(request.param)
-    return seeds_for(request.node, request.config.stash[SESSION_KEY].settings)[0]
+def seeded_calls(request: pytest.FixtureRequest) -> Iterator[TestCalls]:
+    """The current test's LLM calls: mode, seed, snapshot path and counts. Any test that asks
+    for it is covered: openai clients the code under test builds are seeded and answered too."""
+    from pytest_seeded.testrun import run_test, snapshot_assertion
+
+    # In a seed matrix, pytest_generate_tests hands each run its seed as the parameter.
+    matrix = hasattr(request, "param")
+    if matrix:
+        seed = int(request.param)
+    else:
+        seed = seeds_for(request.node, request.config.stash[SESSION_KEY].settings)[0]
+    yield from run_test(request, snapshot_assertion(request), seed, matrix)
 
 
 @pytest.fixture
-def seeded_calls(
-    request: pytest.FixtureRequest, snapshot: SnapshotAssertion, llm_seed: int
-) -> Iterator[TestCalls]:
-    """The current test's LLM calls: mode, seed, snapshot path and counts. Any test that asks
-    for it is covered: openai clients the code under test builds are seeded and answered too."""
-    from pytest_seeded.testrun import run_test
-
-    callspec = getattr(request.node, "callspec", None)
-    matrix = callspec is not None and "llm_seed" in callspec.params
-    yield from run_test(request, snapshot, llm_seed, matrix)
+def llm_seed(seeded_calls: TestCalls) -> int:
+    """The seed this test's completion requests get (its marker's, else ``--llm-seed``'s; in a
+    seed matrix, this run's)."""
+    return seeded_calls.seed
 
 
 @pytest.fixture
 def seeded_llm(seeded_calls: TestCalls, request: pytest.FixtureRequest) -> OpenAI:
-    """An ``openai.OpenAI`` client whose completion requests are seeded, recorded and replayed."""
-    import httpx2
-    from openai import OpenAI
+    """An ``openai.OpenAI`` client whose completion requests are seeded, recorded and replayed.
 
-    from pytest_seeded.intercept import SeededTransport
+    One client serves the whole run (built once: cheaper per test); treat it as read-only and
+    use ``with_options()`` for a variant."""
+    import os
+
+    from pytest_seeded.settings import client_base_url
 
     session = request.config.stash[SESSION_KEY]
-    transport = SeededTransport(seeded_calls, session.real_sync_transport)
-    return OpenAI(http_client=httpx2.Client(transport=transport))
+    base_url = client_base_url(session.settings)
+    return session.fixture_client(
+        os.environ.get("OPENAI_API_KEY"), base_url.rstrip("/") if base_url else None
+    )
 
 
 @pytest.fixture

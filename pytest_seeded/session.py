@@ -14,6 +14,7 @@ from pytest_seeded.settings import RunSettings
 
 if TYPE_CHECKING:
     import httpx2
+    from openai import OpenAI
 
 # The name under which each test's counts travel in user_properties: that is how they cross
 # from pytest-xdist workers to the controller, whose report is the one printed.
@@ -41,6 +42,8 @@ class SeededSession:
     tokens_spent: Counter[str] = field(default_factory=Counter)
     tokens_saved: Counter[str] = field(default_factory=Counter)
     _real_sync: httpx2.HTTPTransport | None = None
+    _client: OpenAI | None = None
+    _client_key: tuple[str | None, str | None] | None = None
 
     def add_test(self, nodeid: str, counts: dict[str, Any]) -> None:
         """Add one test's counts (as its teardown report carries them)."""
@@ -66,7 +69,27 @@ class SeededSession:
             self._real_sync = httpx2.HTTPTransport()
         return self._real_sync
 
+    def fixture_client(self, api_key: str | None, base_url: str | None) -> OpenAI:
+        """The seeded_llm client: one per run (and per key and base URL, if a test changes
+        them), its transport routed to whichever test is running."""
+        client = self._client
+        if client is None or self._client_key != (api_key, base_url):
+            import httpx2
+            from openai import OpenAI
+
+            from pytest_seeded.intercept import SeededTransport
+
+            transport = SeededTransport(self.real_sync_transport)
+            client = OpenAI(
+                api_key=api_key, base_url=base_url, http_client=httpx2.Client(transport=transport)
+            )
+            self._client, self._client_key = client, (api_key, base_url)
+        return client
+
     def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._real_sync is not None:
             self._real_sync.close()
             self._real_sync = None

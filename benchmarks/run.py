@@ -1,0 +1,416 @@
+"""Benchmarks for pytest-seeded, measured side by side in one run, in turns, as medians.
+
+    python benchmarks/run.py            # everything (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer repetitions and no 10,000-test suite
+
+It generates suites in a temporary folder and runs each in a fresh pytest process:
+- plain: tests that make no LLM call (with and without the plugin: its cost when unused);
+- floor: one chat completion per test through an openai client answered by an in-memory
+  httpx2.MockTransport (the least any replay can cost);
+- pytest-recording: the same call replayed by vcrpy cassettes (--record-mode=none);
+- pytest-seeded: the same call replayed from snapshots by the seeded_llm fixture.
+A call's cost is (suite time - plain suite time) / tests. Streams: time to first chunk with a
+server that sends a chunk every 50 ms, direct and through the plugin. Memory: peak RSS of 1,000
+and 10,000 replayed tests. xdist: 1,000 replayed tests with -n 2 against -n 0.
+
+Timings are wall clock on a shared machine: read the ratios, which are measured in the same
+turns, rather than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+from llm_server import LLMServer
+
+PY = sys.executable
+PROMPT = [{"role": "user", "content": "benchmark"}]
+
+CONFTEST_COMMON = """
+import openai, httpx2  # every suite pays the same imports, so differences are per test
+"""
+
+FLOOR_CONFTEST = (
+    CONFTEST_COMMON
+    + """
+import json, pytest
+
+CANNED = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+    "system_fingerprint": "fp", "choices": [{"index": 0, "finish_reason": "stop",
+    "message": {"role": "assistant", "content": "canned"}}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+
+@pytest.fixture(scope="session")
+def client():
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(
+        200, content=CANNED, headers={"content-type": "application/json"}))
+    return openai.OpenAI(api_key="x", http_client=httpx2.Client(transport=transport))
+"""
+)
+
+VCR_CONFTEST = (
+    CONFTEST_COMMON
+    + """
+import os, pytest
+
+@pytest.fixture(scope="session")
+def client():
+    return openai.OpenAI(api_key="x", base_url=os.environ["BENCH_URL"])
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {"filter_headers": ["authorization"]}
+"""
+)
+
+CALL = 'r = {client}.chat.completions.create(model="m", messages={prompt})\n    assert r.choices[0].message.content'
+
+
+def _tests(n: int, body: str, fixture: str, decorator: str = "") -> str:
+    return "\n".join(
+        f"{decorator}def test_{i}({fixture}):\n    {body}\n" for i in range(n)
+    ).replace("{prompt}", repr(PROMPT))
+
+
+def make_suites(root: Path, n: int) -> dict[str, Path]:
+    suites = {}
+    for name, conftest, body in (
+        ("plain", CONFTEST_COMMON, ("pass", "")),
+        ("floor", FLOOR_CONFTEST, (CALL.format(client="client", prompt="{prompt}"), "client")),
+        ("vcr", VCR_CONFTEST, (CALL.format(client="client", prompt="{prompt}"), "client")),
+        (
+            "seeded",
+            CONFTEST_COMMON,
+            (CALL.format(client="seeded_llm", prompt="{prompt}"), "seeded_llm"),
+        ),
+    ):
+        folder = root / f"{name}_{n}"
+        folder.mkdir(parents=True)
+        (folder / "conftest.py").write_text(conftest)
+        decorator = "@pytest.mark.vcr\n" if name == "vcr" else ""
+        source = ("import pytest\n\n" if decorator else "") + _tests(n, body[0], body[1], decorator)
+        (folder / "test_suite.py").write_text(source)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        suites[name] = folder
+    return suites
+
+
+def pytest_run(folder: Path, *args: str, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run pytest in a fresh process; return (wall seconds, peak RSS in KiB)."""
+    code = (
+        "import resource, sys, pytest\n"
+        "rc = pytest.main(sys.argv[1:])\n"
+        "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(rc)\n"
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            PY,
+            "-c",
+            code,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "-p",
+            "no:hypothesispytest",
+            *args,
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(
+            f"pytest failed in {folder} {args}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+        )
+    rss = int(next(x for x in done.stdout.splitlines() if x.startswith("MAXRSS")).split()[1])
+    return elapsed, rss
+
+
+def median_of(runs: list[tuple[float, int]]) -> float:
+    return statistics.median(t for t, _ in runs)
+
+
+def replay_costs(root: Path, n: int, rounds: int, url: str) -> dict[str, float]:
+    suites = make_suites(root, n)
+    env = {"BENCH_URL": url, "OPENAI_BASE_URL": url}
+    # Record once: cassettes for pytest-recording, snapshots for pytest-seeded.
+    pytest_run(suites["vcr"], "-p", "no:seeded", "--record-mode=once", env=env)
+    pytest_run(suites["seeded"], "-p", "no:recording", "--llm-mode=record", env=env)
+    # vcrpy matches on host and port too, so it replays against the recorded URL (it opens no
+    # connection with --record-mode=none); pytest-seeded replays against a closed port.
+    offline = {"BENCH_URL": url, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    runs: dict[str, list[tuple[float, int]]] = {k: [] for k in ("plain", "floor", "vcr", "seeded")}
+    for _ in range(rounds):
+        runs["plain"].append(pytest_run(suites["plain"], "-p", "no:seeded", "-p", "no:recording"))
+        runs["floor"].append(pytest_run(suites["floor"], "-p", "no:seeded", "-p", "no:recording"))
+        runs["vcr"].append(
+            pytest_run(suites["vcr"], "-p", "no:seeded", "--record-mode=none", env=offline)
+        )
+        runs["seeded"].append(pytest_run(suites["seeded"], "-p", "no:recording", env=offline))
+    medians = {k: median_of(v) for k, v in runs.items()}
+    per_call = {k: (medians[k] - medians["plain"]) / n * 1000 for k in ("floor", "vcr", "seeded")}
+    return {
+        **{f"{k}_s": v for k, v in medians.items()},
+        **{f"{k}_ms_per_call": v for k, v in per_call.items()},
+    }
+
+
+def unused_overhead(root: Path, rounds: int) -> dict[str, float]:
+    folder = root / "unused"
+    folder.mkdir()
+    (folder / "test_plain.py").write_text(_tests(1000, "pass", ""))
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    on: dict[str, list[tuple[float, int]]] = {"collect": [], "run": []}
+    off: dict[str, list[tuple[float, int]]] = {"collect": [], "run": []}
+    for _ in range(rounds):
+        off["collect"].append(
+            pytest_run(folder, "--collect-only", "-p", "no:seeded", "-p", "no:recording")
+        )
+        on["collect"].append(pytest_run(folder, "--collect-only", "-p", "no:recording"))
+        off["run"].append(pytest_run(folder, "-p", "no:seeded", "-p", "no:recording"))
+        on["run"].append(pytest_run(folder, "-p", "no:recording"))
+    return {
+        "collect_ratio": median_of(on["collect"]) / median_of(off["collect"]),
+        "run_ratio": median_of(on["run"]) / median_of(off["run"]),
+        "collect_off_s": median_of(off["collect"]),
+        "run_off_s": median_of(off["run"]),
+    }
+
+
+def scale(root: Path, sizes: tuple[int, ...], rounds: int, url: str) -> dict[str, float]:
+    """Replayed suites of several sizes: peak memory and time per test. The snapshot is
+    recorded once and copied, since every test makes the same request."""
+    out: dict[str, float] = {}
+    template: str | None = None
+    for n in sizes:
+        folder = root / f"scale_{n}"
+        folder.mkdir()
+        (folder / "conftest.py").write_text(CONFTEST_COMMON)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        (folder / "test_suite.py").write_text(
+            _tests(n, CALL.format(client="seeded_llm", prompt="{prompt}"), "seeded_llm")
+        )
+        snaps = folder / "__snapshots__" / "test_suite"
+        if template is None:
+            one = root / "scale_template"
+            one.mkdir()
+            (one / "test_suite.py").write_text(
+                _tests(1, CALL.format(client="seeded_llm", prompt="{prompt}"), "seeded_llm")
+            )
+            (one / "pytest.ini").write_text("[pytest]\n")
+            pytest_run(one, "-p", "no:recording", "--llm-mode=record", env={"OPENAI_BASE_URL": url})
+            template = next(one.rglob("*.seeded.jsonc")).read_text()
+        snaps.mkdir(parents=True)
+        for i in range(n):
+            (snaps / f"test_{i}[seed=42].seeded.jsonc").write_text(template)
+        runs = [
+            pytest_run(
+                folder, "-p", "no:recording", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+            )
+            for _ in range(rounds)
+        ]
+        out[f"replay_{n}_s"] = median_of(runs)
+        out[f"replay_{n}_ms_per_test"] = median_of(runs) / n * 1000
+        out[f"replay_{n}_maxrss_mib"] = max(r for _, r in runs) / 1024
+    return out
+
+
+def xdist(root: Path, rounds: int) -> dict[str, float]:
+    folder = root / "scale_1000"
+    serial, parallel = [], []
+    for _ in range(rounds):
+        env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+        serial.append(pytest_run(folder, "-p", "no:recording", "-n", "0", env=env))
+        parallel.append(pytest_run(folder, "-p", "no:recording", "-n", "2", env=env))
+    return {
+        "n0_s": median_of(serial),
+        "n2_s": median_of(parallel),
+        "speedup": median_of(serial) / median_of(parallel),
+    }
+
+
+STREAM_TEST = """
+import os, time, statistics
+from openai import OpenAI
+
+MSG = [{"role": "user", "content": "stream benchmark"}]
+
+def first_chunk(client):
+    start = time.perf_counter()
+    stream = client.chat.completions.create(model="m", messages=MSG, stream=True, max_tokens=8)
+    for chunk in stream:
+        elapsed = time.perf_counter() - start
+        break
+    stream.close()
+    return elapsed
+
+def test_direct():
+    client = OpenAI(api_key="x", base_url=os.environ["BENCH_URL"])
+    times = [first_chunk(client) for _ in range(5)]
+    print(f"\\nTTFC direct {statistics.median(times):.4f}")
+
+def test_seeded(seeded_llm):
+    times = [first_chunk(seeded_llm) for _ in range(5)]
+    print(f"\\nTTFC seeded {statistics.median(times):.4f}")
+"""
+
+
+def streams(root: Path, url: str, mode: str) -> dict[str, float]:
+    folder = root / f"stream_{mode}"
+    folder.mkdir()
+    (folder / "test_stream.py").write_text(STREAM_TEST)
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    if mode == "live":
+        pytest_run(
+            folder,
+            "-p",
+            "no:recording",
+            "--llm-mode=record",
+            "-k",
+            "seeded",
+            env={"BENCH_URL": url, "OPENAI_BASE_URL": url},
+        )
+    done = subprocess.run(
+        [
+            PY,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:recording",
+            f"--llm-mode={mode}",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_URL": url, "OPENAI_BASE_URL": url},
+        check=False,
+    )
+    values = {
+        line.split()[1]: float(line.split()[2])
+        for line in done.stdout.splitlines()
+        if line.startswith("TTFC")
+    }
+    if len(values) != 2:
+        raise SystemExit(f"stream benchmark failed:\n{done.stdout[-3000:]}")
+    return {
+        f"{mode}_direct_s": values["direct"],
+        f"{mode}_seeded_s": values["seeded"],
+        f"{mode}_ratio": values["seeded"] / values["direct"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no 10,000-test suite")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 5
+    server = LLMServer().start()
+    results: dict[str, dict[str, float]] = {}
+    root = Path(tempfile.mkdtemp(prefix="seeded-bench-"))
+    try:
+        for n in (300, 1000):
+            results[f"replay_{n}"] = replay_costs(root, n, rounds, server.url)
+        results["unused"] = unused_overhead(root, rounds)
+        sizes = (1000,) if args.quick else (1000, 10000)
+        results["scale"] = scale(root, sizes, 1 if args.quick else 3, server.url)
+        results["xdist"] = xdist(root, rounds)
+        server.state.chunk_delay = 0.05
+        results["stream"] = {
+            **streams(root, server.url, "record"),
+            **streams(root, server.url, "live"),
+        }
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    print_table(results, sizes)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
+    rows = []
+    for n in (300, 1000):
+        x = r[f"replay_{n}"]
+        rows += [
+            (f"replay {n}: floor ms/call", f"{x['floor_ms_per_call']:.2f}", ""),
+            (f"replay {n}: pytest-recording ms/call", f"{x['vcr_ms_per_call']:.2f}", ""),
+            (f"replay {n}: pytest-seeded ms/call", f"{x['seeded_ms_per_call']:.2f}", ""),
+            (
+                f"replay {n}: seeded / floor",
+                f"{x['seeded_ms_per_call'] / x['floor_ms_per_call']:.2f}",
+                "<= 1.5",
+            ),
+            (
+                f"replay {n}: pytest-recording / seeded",
+                f"{x['vcr_ms_per_call'] / x['seeded_ms_per_call']:.2f}",
+                ">= 3",
+            ),
+        ]
+    u = r["unused"]
+    rows += [
+        ("unused plugin: --collect-only, 1,000 tests", f"{u['collect_ratio']:.3f}", "<= 1.05"),
+        ("unused plugin: run, 1,000 plain tests", f"{u['run_ratio']:.3f}", "<= 1.05"),
+    ]
+    s = r["scale"]
+    for n in sizes:
+        rows.append(
+            (
+                f"scale {n}: ms/test, peak RSS MiB",
+                f"{s[f'replay_{n}_ms_per_test']:.2f}, {s[f'replay_{n}_maxrss_mib']:.0f}",
+                "",
+            )
+        )
+    if 10000 in sizes:
+        rows.append(
+            (
+                "scale: peak RSS 10,000 / 1,000",
+                f"{s['replay_10000_maxrss_mib'] / s['replay_1000_maxrss_mib']:.2f}",
+                "<= 1.2",
+            )
+        )
+        rows.append(
+            (
+                "scale: ms/test 10,000 / 1,000",
+                f"{s['replay_10000_ms_per_test'] / s['replay_1000_ms_per_test']:.2f}",
+                "flat",
+            )
+        )
+    x = r["xdist"]
+    rows.append(("xdist: 1,000 replayed, -n 0 / -n 2", f"{x['speedup']:.2f}", ">= 1.6"))
+    st = r["stream"]
+    for mode in ("record", "live"):
+        rows.append(
+            (f"stream {mode}: first chunk seeded / direct", f"{st[f'{mode}_ratio']:.2f}", "<= 1.2")
+        )
+    width = max(len(a) for a, _, _ in rows)
+    print(f"\n{'measure'.ljust(width)}  {'median':>12}  target")
+    for name, value, target in rows:
+        print(f"{name.ljust(width)}  {value:>12}  {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
