@@ -143,8 +143,11 @@ class TestCalls:
         self.recorded = recorded
         self._used = [False] * (len(recorded.calls) if recorded else 0)
         # Slots in request order, filled when each response is complete, so concurrent calls
-        # are written in the order the test made them.
-        self.new_calls: list[RecordedCall | None] = []
+        # are written in the order the test made them. A slot whose attempt failed (an error
+        # status the client may retry, a refused connection) is dropped, not left open.
+        self.new_calls: dict[int, RecordedCall] = {}
+        self._pending: set[int] = set()
+        self._next_slot = 0
         # Set when the drift policy says "record": live calls are written at teardown.
         self.rerecord = False
         self.stats = CallStats()
@@ -159,11 +162,16 @@ class TestCalls:
         # --llm-repeat: the extra answers are read whole first, so the one the test gets can
         # still stream.
         extra: list[tuple[str | None, str]] = []
-        for _ in range(self.repeat - 1):
+        try:
+            for _ in range(self.repeat - 1):
+                response = send(prepared.request)
+                extra.append(self._sample(response, response.read()))
             response = send(prepared.request)
-            extra.append(self._sample(response, response.read()))
-        response = send(prepared.request)
+        except BaseException:
+            self._pending.discard(slot)
+            raise
         if not 200 <= response.status_code < 300:
+            self._pending.discard(slot)
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
             stream = _TeeStream(response, self, prepared, slot, extra)
@@ -178,11 +186,16 @@ class TestCalls:
             return self._replay(prepared, is_async=True)
         slot = self._reserve()
         extra: list[tuple[str | None, str]] = []
-        for _ in range(self.repeat - 1):
+        try:
+            for _ in range(self.repeat - 1):
+                response = await send(prepared.request)
+                extra.append(self._sample(response, await response.aread()))
             response = await send(prepared.request)
-            extra.append(self._sample(response, await response.aread()))
-        response = await send(prepared.request)
+        except BaseException:
+            self._pending.discard(slot)
+            raise
         if not 200 <= response.status_code < 300:
+            self._pending.discard(slot)
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
             stream = _AsyncTeeStream(response, self, prepared, slot, extra)
@@ -229,8 +242,10 @@ class TestCalls:
         return _Prepared(request, recorded, is_completion)
 
     def _reserve(self) -> int:
-        self.new_calls.append(None)
-        return len(self.new_calls) - 1
+        slot = self._next_slot
+        self._next_slot += 1
+        self._pending.add(slot)
+        return slot
 
     def _sample(self, response: httpx2.Response, raw: bytes) -> tuple[str | None, str]:
         """(fingerprint, output) of one repeated answer, for the determinism measure."""
@@ -305,6 +320,7 @@ class TestCalls:
             prepared.recorded, response, _fingerprint_of(response), _output_of(response)
         )
         self.new_calls[slot] = call
+        self._pending.discard(slot)
         if extra:
             self._measure(slot + 1, [(call.fingerprint, call.output), *extra])
         if self.mode == "live":
@@ -437,9 +453,9 @@ class TestCalls:
 
     def finished_calls(self) -> list[RecordedCall] | None:
         """The new recording's calls, or None if a call never completed."""
-        if any(c is None for c in self.new_calls):
+        if self._pending:
             return None
-        return [c for c in self.new_calls if c is not None]
+        return [self.new_calls[slot] for slot in sorted(self.new_calls)]
 
 
 class FingerprintDriftWarning(pytest.PytestWarning):

@@ -33,6 +33,8 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.decorate = None
     state.json_indent = None
     state.completions = 0
+    state.fail_with = []
+    state.cut_stream_after = None
     state.requests.clear()
     return _llm_server
 

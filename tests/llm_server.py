@@ -51,6 +51,10 @@ class ServerState:
     # Indent JSON answers and tool-call arguments: the same data, other bytes.
     json_indent: int | None = None
     completions: int = 0
+    # Faults: the next completion requests answer with these HTTP statuses, one each.
+    fail_with: list[int] = field(default_factory=list)
+    # Close a stream's connection after this many events, with no [DONE].
+    cut_stream_after: int | None = None
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,6 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
             kind = "text"
         else:
             self._send_json(404, {"error": {"message": f"unknown path {self.path}"}})
+            return
+        with state.lock:
+            status = state.fail_with.pop(0) if state.fail_with else None
+        if status is not None:
+            self._send_json(
+                status, {"error": {"message": f"injected {status}", "type": "server_error"}}
+            )
             return
         seed = body.get("seed")
         model = str(body.get("model", "loopback"))
@@ -225,6 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "system_fingerprint": fp,
                 "choices": [choice],
             }
+            if state.cut_stream_after is not None and n >= state.cut_stream_after:
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(2)
+                return
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
             if state.chunk_delay:
                 time.sleep(state.chunk_delay)

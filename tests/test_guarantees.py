@@ -1,0 +1,199 @@
+"""What the plugin guarantees: faults never damage a recorded snapshot, replay opens no socket,
+concurrent calls replay to the request that made them, and any file either loads or fails
+with the plugin's own error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Project
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_seeded.errors import SnapshotFormatError
+from pytest_seeded.snapshot import Recording, loads
+
+CHAT = """
+def test_chat(seeded_llm):
+    r = seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "fault"}])
+    assert r.choices[0].message.content
+"""
+
+STREAM = """
+def test_stream(seeded_llm):
+    s = seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "fault"}], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in s if c.choices)
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "fault"),
+    [
+        (CHAT, {"fail_with": [500, 500, 500]}),
+        (CHAT, {"fail_with": [400]}),
+        (STREAM, {"cut_stream_after": 2}),
+    ],
+    ids=["http-500-after-retries", "http-400", "stream-cut-after-two-chunks"],
+)
+def test_a_fault_while_recording_leaves_the_snapshot_as_it_was(
+    project: Project, source: str, fault: dict[str, object]
+) -> None:
+    project.pytester.makepyfile(test_it=source)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    path = next(project.pytester.path.rglob("*.seeded.jsonc"))
+    before = path.read_bytes()
+    for name, value in fault.items():
+        setattr(project.server.state, name, value)
+    project.server.state.salt = "would be a new answer"
+    result = project.run("--llm-mode=record")
+    result.assert_outcomes(failed=1)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_retried_call_is_recorded_once(project: Project) -> None:
+    project.pytester.makepyfile(test_it=CHAT)
+    project.server.state.fail_with = [429]
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    assert len(project.server.state.requests) == 2
+    (text,) = project.snapshots().values()
+    assert len(json.loads(text)["calls"]) == 1
+
+
+def test_replay_opens_no_socket(project: Project) -> None:
+    project.pytester.makepyfile(test_it=CHAT + STREAM)
+    project.run("--llm-mode=record").assert_outcomes(passed=2)
+    project.pytester.makeconftest(
+        """
+        import socket
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def no_network(monkeypatch):
+            def refuse(*args, **kwargs):
+                raise AssertionError("replay opened a socket")
+            monkeypatch.setattr(socket.socket, "connect", refuse)
+            monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+            monkeypatch.setattr(socket, "create_connection", refuse)
+        """
+    )
+    project.run().assert_outcomes(passed=2)
+    # The guard itself works: live mode, which must connect, is refused.
+    project.run("--llm-mode=live").assert_outcomes(failed=2)
+
+
+def test_concurrent_calls_replay_to_the_request_that_made_them(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_many="""
+        import asyncio, random
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_many(seeded_async_llm):
+            async def ask(n):
+                await asyncio.sleep(random.random() / 100)
+                r = await seeded_async_llm.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": f"question {n}"}])
+                return n, r.choices[0].message.content
+            answers = await asyncio.gather(*(ask(n) for n in random.sample(range(20), 20)))
+            print("ANSWERS:" + repr(sorted(answers)))
+        """
+    )
+    recorded = project.run("--llm-mode=record", "-s")
+    recorded.assert_outcomes(passed=1)
+    (text,) = project.snapshots().values()
+    assert len(json.loads(text)["calls"]) == 20
+    answers = next(x for x in recorded.stdout.lines if "ANSWERS:" in x).split("ANSWERS:", 1)[1]
+    project.offline()
+    for _ in range(2):
+        replayed = project.run("-s")
+        replayed.assert_outcomes(passed=1)
+        assert f"ANSWERS:{answers}" in replayed.stdout.str()
+
+
+MORE_BAD_FILES: dict[str, tuple[bytes, str]] = {
+    "binary": (bytes(range(256)) * 4, "not UTF-8 text"),
+    "latin1": (
+        '{"schema_version": 1, "seed": 42, "calls": [], "note": "caf\u00e9"}'.encode("latin-1"),
+        "not UTF-8 text",
+    ),
+    "no_calls": (b'{"schema_version": 1, "seed": 42}', "missing field 'calls'"),
+    "no_version": (b'{"seed": 42, "calls": []}', "schema_version must be 1, got None"),
+    "huge_wrong_shape": (
+        b'{"schema_version": 1, "seed": 42, "calls": "' + b"x" * 5_000_000 + b'"}',
+        "'calls' should be a list",
+    ),
+    "method_type": (
+        b'{"schema_version": 1, "seed": 42, "calls": [{"request": {"method": 1, "path": "/", "body": {}}, '
+        b'"response": {"status": 200, "content_type": "x", "body": {}}, "output": "", "fingerprint": null}]}',
+        "calls[0].request: field 'method' should be a string",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_BAD_FILES))
+def test_more_unreadable_snapshots_error_only_their_test(project: Project, case: str) -> None:
+    content, problem = MORE_BAD_FILES[case]
+    project.pytester.makepyfile(test_it=CHAT + CHAT.replace("test_chat", "test_other"))
+    project.run("--llm-mode=record").assert_outcomes(passed=2)
+    bad = project.pytester.path / "__snapshots__/test_it/test_chat[seed=42].seeded.jsonc"
+    bad.write_bytes(content)
+    project.offline()
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    out = result.stdout.str()
+    assert "cannot read the snapshot of test_it.py::test_chat" in out
+    assert problem in out
+    assert bad.read_bytes() == content
+    # --snapshot-update does not delete it either: it is still the test's file.
+    result = project.run("--snapshot-update", "--llm-mode=record", "-k", "test_other")
+    assert bad.read_bytes() == content
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(
+    [
+        "schema_version",
+        "seed",
+        "calls",
+        "request",
+        "response",
+        "output",
+        "fingerprint",
+        "body",
+        "events",
+        "status",
+        "content_type",
+        "method",
+        "path",
+        "data",
+    ]
+)
+SHAPED = st.recursive(
+    st.none() | st.integers(0, 2) | st.text(max_size=5) | st.just(1),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children, max_size=6),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON.map(json.dumps), SHAPED.map(json.dumps), st.text(max_size=200)))
+def test_the_loader_loads_or_raises_its_own_error(text: str) -> None:
+    error: SnapshotFormatError | None = None
+    loaded: Recording | None = None
+    try:
+        loaded = loads(text, "f.seeded.jsonc")
+    except SnapshotFormatError as exc:
+        error = exc
+    if error is not None:
+        assert error.path == "f.seeded.jsonc"
+        assert error.problem
+    else:
+        assert isinstance(loaded, Recording)
