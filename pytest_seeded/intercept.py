@@ -174,7 +174,7 @@ class TestCalls:
             self._pending.discard(slot)
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
-            stream = _TeeStream(response, self, prepared, slot, extra)
+            stream = _TeeStream(response, _StreamCapture(response, self, prepared, slot, extra))
             return _rebuilt(response, prepared.request, stream)
         body = _decode(response, response.read())
         self._complete(prepared, slot, _json_response(response, body), extra)
@@ -198,7 +198,9 @@ class TestCalls:
             self._pending.discard(slot)
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
-            stream = _AsyncTeeStream(response, self, prepared, slot, extra)
+            stream = _AsyncTeeStream(
+                response, _StreamCapture(response, self, prepared, slot, extra)
+            )
             return _rebuilt(response, prepared.request, stream)
         body = _decode(response, await response.aread())
         self._complete(prepared, slot, _json_response(response, body), extra)
@@ -618,16 +620,9 @@ class _StreamCapture:
 class _TeeStream(httpx2.SyncByteStream):
     """Hands each chunk on as it arrives (a stream stays a stream) while keeping a copy."""
 
-    def __init__(
-        self,
-        response: httpx2.Response,
-        calls: TestCalls,
-        prepared: _Prepared,
-        slot: int,
-        extra: list[tuple[str | None, str]],
-    ) -> None:
+    def __init__(self, response: httpx2.Response, capture: _StreamCapture) -> None:
         self._inner = response.stream
-        self._capture = _StreamCapture(response, calls, prepared, slot, extra)
+        self._capture = capture
         self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -650,16 +645,9 @@ class _TeeStream(httpx2.SyncByteStream):
 
 
 class _AsyncTeeStream(httpx2.AsyncByteStream):
-    def __init__(
-        self,
-        response: httpx2.Response,
-        calls: TestCalls,
-        prepared: _Prepared,
-        slot: int,
-        extra: list[tuple[str | None, str]],
-    ) -> None:
+    def __init__(self, response: httpx2.Response, capture: _StreamCapture) -> None:
         self._inner = response.stream
-        self._capture = _StreamCapture(response, calls, prepared, slot, extra)
+        self._capture = capture
         self._iterator: AsyncIterator[bytes] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
