@@ -164,7 +164,7 @@ class TestCalls:
         extra: list[tuple[str | None, str]] = []
         try:
             for _ in range(self.repeat - 1):
-                response = send(prepared.request)
+                response = send(_closing(prepared.request))
                 extra.append(self._sample(response, response.read()))
             response = send(prepared.request)
         except BaseException:
@@ -188,7 +188,7 @@ class TestCalls:
         extra: list[tuple[str | None, str]] = []
         try:
             for _ in range(self.repeat - 1):
-                response = await send(prepared.request)
+                response = await send(_closing(prepared.request))
                 extra.append(self._sample(response, await response.aread()))
             response = await send(prepared.request)
         except BaseException:
@@ -669,6 +669,22 @@ class _AsyncTeeStream(httpx2.AsyncByteStream):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _closing(request: httpx2.Request) -> httpx2.Request:
+    """A copy of the request on a connection of its own. The repeats of --llm-repeat follow
+    each other at once: on a pooled connection that a server (llama.cpp's) closes after a
+    stream, the next one could go out before the close arrived and fail with "Server
+    disconnected without sending a response"."""
+    headers = request.headers.copy()
+    headers["connection"] = "close"
+    return httpx2.Request(
+        request.method,
+        request.url,
+        headers=headers,
+        content=request.read(),
+        extensions=request.extensions,
+    )
 
 
 def _content_type(response: httpx2.Response) -> str:
