@@ -140,6 +140,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    # Under --snapshot-update, syrupy deletes at session end every snapshot it thinks unused.
+    # After Ctrl-C (or pytest.exit) it cannot know: a run interrupted while collecting had
+    # seen no test, and syrupy deleted every snapshot of the project (tests/test_guarantees.py
+    # reproduces it). Cleaning up is for complete runs only: set syrupy's own
+    # --snapshot-no-cleanup before syrupy's (tryfirst) hook reads it; only a wrapper is
+    # sure to run before it.
+    if exitstatus == pytest.ExitCode.INTERRUPTED and getattr(
+        session.config.option, "update_snapshots", False
+    ):
+        session.config.option.no_cleanup = True
+    return (yield)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     settings = config.stash[SESSION_KEY].settings
     seeds = ",".join(str(s) for s in settings.seeds)

@@ -4,7 +4,14 @@ with the plugin's own error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from conftest import Project
@@ -197,3 +204,117 @@ def test_the_loader_loads_or_raises_its_own_error(text: str) -> None:
         assert error.problem
     else:
         assert isinstance(loaded, Recording)
+
+
+def _many_tests(count: int, start: int = 0) -> str:
+    return "\n".join(
+        f"def test_{n}(seeded_llm):\n"
+        f"    s = seeded_llm.chat.completions.create(model='m', stream=True,\n"
+        f"        messages=[{{'role': 'user', 'content': 'question {n}'}}])\n"
+        f"    assert ''.join(c.choices[0].delta.content or '' for c in s if c.choices)\n"
+        for n in range(start, start + count)
+    )
+
+
+@pytest.mark.parametrize(
+    ("sig", "args"),
+    [
+        (signal.SIGINT, ["--llm-mode=record"]),
+        (signal.SIGKILL, ["--llm-mode=record"]),
+        (signal.SIGINT, ["--llm-mode=record", "-n", "2"]),
+        (signal.SIGKILL, ["--llm-mode=record", "-n", "2"]),
+        (signal.SIGINT, ["--snapshot-update", "-n", "2"]),
+        (signal.SIGINT, ["--snapshot-update"]),
+    ],
+    ids=["sigint", "sigkill", "sigint-n2", "sigkill-n2", "sigint-update-n2", "sigint-update"],
+)
+def test_an_interrupted_record_run_leaves_each_snapshot_old_or_whole(
+    project: Project, sig: signal.Signals, args: list[str]
+) -> None:
+    # 30 tests with snapshots, then 10 without: the killed run re-records the first (with new
+    # answers) and records the others, each stream slowed so that the kill lands mid-run.
+    project.pytester.makepyfile(test_old=_many_tests(30))
+    project.run("--llm-mode=record").assert_outcomes(passed=30)
+    old = project.snapshots()
+    project.pytester.makepyfile(test_new=_many_tests(10, start=30))
+    project.server.state.salt = "new answers"
+    project.server.state.chunk_delay = 0.005
+
+    started = time.monotonic()
+    # The suite's own -p flags: the project must not load hypothesis' plugin (not needed).
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    full = subprocess.run(command, cwd=project.pytester.path, capture_output=True, check=False)
+    duration = time.monotonic() - started
+    assert full.returncode == 0, full.stdout.decode()[-3000:]
+    # Put the files back as they were, then run again and kill it at a random point.
+    for path in project.pytester.path.rglob("*.seeded.jsonc"):
+        path.unlink()
+    for name, text in old.items():
+        (project.pytester.path / name).write_text(text, encoding="utf-8")
+    new = project.snapshots()
+    assert new == old
+
+    # From collection (where syrupy once deleted everything) to the last tests.
+    delay = random.uniform(0.05, 0.9) * duration
+    process = subprocess.Popen(
+        command,
+        cwd=project.pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    # Ctrl-C and kill -9 reach every process of the group: pytest-xdist's workers too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    where = f"killed with {sig.name} after {delay:.2f}s of {duration:.2f}s"
+
+    after = project.snapshots()
+    for name, text in old.items():
+        assert name in after, f"{name} was deleted ({where})"
+        if after[name] != text:
+            recording = loads(after[name], name)  # whole: it loads
+            assert len(recording.calls) == 1, where
+            assert recording.calls[0].output != loads(text, name).calls[0].output, where
+    for name in set(after) - set(old):
+        assert len(loads(after[name], name).calls) == 1, where
+    leftovers = [p.name for p in project.pytester.path.rglob("*.tmp")]
+    if sig == signal.SIGINT:
+        assert leftovers == [], where
+
+    project.offline()
+    replayed = project.run()
+    outcomes = replayed.parseoutcomes()
+    out = replayed.stdout.str()
+    assert outcomes.get("passed", 0) >= 30, where
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 40, where
+    assert "errors" not in outcomes, where
+    assert "cannot read the snapshot" not in out, where
+    assert out.count("Record it with: pytest test_new.py::") == outcomes.get("failed", 0), where
+
+
+def test_snapshot_update_stopped_during_collection_deletes_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deterministic form of the case above: syrupy saw no test and would delete them all.
+    project.pytester.makepyfile(test_old=_many_tests(3))
+    project.run("--llm-mode=record").assert_outcomes(passed=3)
+    before = project.snapshots()
+    # Stopped while importing a test module, as Ctrl-C at that point does.
+    project.pytester.makepyfile(
+        test_stop="""
+        import os, pytest
+
+        if os.environ.get("STOP_COLLECTING"):
+            pytest.exit("stopped while collecting")
+        """
+    )
+    monkeypatch.setenv("STOP_COLLECTING", "1")
+    result = project.run("--snapshot-update")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert project.snapshots() == before
