@@ -328,6 +328,15 @@ class TestCalls:
         if self.mode == "live":
             self._check_live(prepared, slot, call)
 
+    def incomplete_stream(self, slot: int, events: int) -> None:
+        pytest.fail(
+            f"pytest-seeded: the stream of call #{slot + 1} of {self.nodeid} ended after "
+            f"{events} events without its closing 'data: [DONE]': the server stopped early and "
+            "the answer may be cut short. Nothing of this test was recorded; the snapshot on "
+            f"disk ({self.snapshot_path}) is unchanged.",
+            pytrace=False,
+        )
+
     def _measure(self, number: int, samples: list[tuple[str | None, str]]) -> None:
         measures = measure(number, samples)
         self.stats.determinism += [{"nodeid": self.nodeid, **m.to_json()} for m in measures]
@@ -611,9 +620,13 @@ class _StreamCapture:
             return
         self._done = True
         self._parser.close()
-        recorded = RecordedResponse(
-            self._response.status_code, SSE_CONTENT_TYPE, events=self._parser.events
-        )
+        events = self._parser.events
+        if self._prepared.is_completion and not (events and events[-1].get("data") == "[DONE]"):
+            # A completion stream always ends with [DONE]: without it the server stopped early
+            # and cleanly (a crash, a proxy's timeout), and the answer may be cut short. The
+            # slot stays open, so nothing of this test is written.
+            self._calls.incomplete_stream(self._slot, len(events))
+        recorded = RecordedResponse(self._response.status_code, SSE_CONTENT_TYPE, events=events)
         self._calls._complete(self._prepared, self._slot, recorded, self._extra)
 
 

@@ -35,6 +35,10 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.completions = 0
     state.fail_with = []
     state.cut_stream_after = None
+    state.omit_done = False
+    state.retry_after = None
+    state.delay = 0.0
+    state.invalid_json = False
     state.requests.clear()
     return _llm_server
 

@@ -55,6 +55,14 @@ class ServerState:
     fail_with: list[int] = field(default_factory=list)
     # Close a stream's connection after this many events, with no [DONE].
     cut_stream_after: int | None = None
+    # End streams cleanly (a complete chunked body) but without the closing [DONE].
+    omit_done: bool = False
+    # Sent as retry-after with the statuses of fail_with.
+    retry_after: str | None = None
+    # Seconds to wait before answering a completion request (a slow or hung server).
+    delay: float = 0.0
+    # Answer completion requests with 200 and a body that is not JSON.
+    invalid_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,13 +98,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_loopback")
         self.send_header("set-cookie", "session=server-cookie-secret")
+        # Some gateways echo the caller's credentials back: they must not reach a file either.
+        for name in ("authorization", "api-key", "openai-organization", "openai-project"):
+            if name in self.headers:
+                self.send_header(f"x-echo-{name}", self.headers[name])
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -131,8 +145,15 @@ class _Handler(BaseHTTPRequestHandler):
             status = state.fail_with.pop(0) if state.fail_with else None
         if status is not None:
             self._send_json(
-                status, {"error": {"message": f"injected {status}", "type": "server_error"}}
+                status,
+                {"error": {"message": f"injected {status}", "type": "server_error"}},
+                {"retry-after": state.retry_after} if state.retry_after is not None else None,
             )
+            return
+        if state.delay:
+            time.sleep(state.delay)
+        if state.invalid_json:
+            self._send_json(200, b'{"id": "chatcmpl-broken", "choices": [')
             return
         seed = body.get("seed")
         model = str(body.get("model", "loopback"))
@@ -257,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": _usage(prompt, text),
             }
             self._chunk(f"data: {json.dumps(usage_event)}\n\n".encode())
-        self._chunk(b"data: [DONE]\n\n")
+        if not state.omit_done:
+            self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
 
     def _chunk(self, data: bytes) -> None:

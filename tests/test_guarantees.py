@@ -34,38 +34,69 @@ def test_stream(seeded_llm):
 """
 
 
-@pytest.mark.parametrize(
-    ("source", "fault"),
-    [
-        (CHAT, {"fail_with": [500, 500, 500]}),
-        (CHAT, {"fail_with": [400]}),
-        (STREAM, {"cut_stream_after": 2}),
-    ],
-    ids=["http-500-after-retries", "http-400", "stream-cut-after-two-chunks"],
-)
-def test_a_fault_while_recording_leaves_the_snapshot_as_it_was(
-    project: Project, source: str, fault: dict[str, object]
-) -> None:
+QUICK = """
+def test_chat(seeded_llm):
+    client = seeded_llm.with_options(timeout=0.5, max_retries=0)
+    r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "fault"}])
+    assert r.choices[0].message.content
+"""
+
+# (test source, server faults, a line the failure must show). "offline" points the project at
+# a port where nothing listens.
+FAULTS: dict[str, tuple[str, dict[str, object], str]] = {
+    "http-500-after-retries": (CHAT, {"fail_with": [500, 500, 500]}, "*injected 500*"),
+    "http-400": (CHAT, {"fail_with": [400]}, "*BadRequestError*injected 400*"),
+    "http-429-retry-after-exhausted": (
+        CHAT,
+        {"fail_with": [429, 429, 429], "retry_after": "0.05"},
+        "*RateLimitError*injected 429*",
+    ),
+    "http-429-no-retry": (QUICK, {"fail_with": [429]}, "*RateLimitError*injected 429*"),
+    "timeout": (QUICK, {"delay": 2.0}, "*APITimeoutError*"),
+    "connection-refused": (QUICK, {"offline": True}, "*APIConnectionError*"),
+    "invalid-json": (CHAT, {"invalid_json": True}, "*JSONDecodeError*"),
+    "stream-cut-after-two-chunks": (STREAM, {"cut_stream_after": 2}, "*incomplete chunked read*"),
+    "stream-without-done": (
+        STREAM,
+        {"omit_done": True},
+        "*stream of call #1 of test_it.py::test_stream ended after * events without its "
+        "closing 'data: ?DONE?'*",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_a_fault_while_recording_leaves_the_snapshot_as_it_was(project: Project, case: str) -> None:
+    source, fault, message = FAULTS[case]
     project.pytester.makepyfile(test_it=source)
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     path = next(project.pytester.path.rglob("*.seeded.jsonc"))
     before = path.read_bytes()
     for name, value in fault.items():
-        setattr(project.server.state, name, value)
+        if name == "offline":
+            project.offline()
+        else:
+            setattr(project.server.state, name, value)
     project.server.state.salt = "would be a new answer"
     result = project.run("--llm-mode=record")
     result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([message])
     assert path.read_bytes() == before
+    # No partial new file beside it, no temporary file left behind.
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-def test_a_retried_call_is_recorded_once(project: Project) -> None:
+@pytest.mark.parametrize("retry_after", [None, "0.05"], ids=["backoff", "retry-after"])
+def test_a_retried_call_is_recorded_once(project: Project, retry_after: str | None) -> None:
     project.pytester.makepyfile(test_it=CHAT)
     project.server.state.fail_with = [429]
+    project.server.state.retry_after = retry_after
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     assert len(project.server.state.requests) == 2
     (text,) = project.snapshots().values()
     assert len(json.loads(text)["calls"]) == 1
+    project.offline()
+    project.run().assert_outcomes(passed=1)
 
 
 def test_replay_opens_no_socket(project: Project) -> None:

@@ -11,11 +11,13 @@ SECRETS_TEST = """
 from openai import OpenAI
 
 def test_secret(seeded_llm):
-    seeded_llm.chat.completions.create(
+    raw = seeded_llm.chat.completions.with_raw_response.create(
         model="m", messages=[{"role": "user", "content": "hi"}],
         extra_headers={"api-key": "azure-KEY-5f1e9b7c", "cookie": "sid=COOKIE-a1b2c3"},
         extra_query={"api-key": "QUERY-KEY-77aa", "api-version": "2024-10-21"},
     )
+    # The server echoes the keys in response headers, as some gateways do (not in replay).
+    print("ECHO:", raw.headers.get("x-echo-api-key"), raw.headers.get("x-echo-authorization"))
     app = OpenAI(organization="org-SECRET-ORG-123", project="proj_SECRET-PROJ-456")
     app.chat.completions.create(model="m", messages=[{"role": "user", "content": "app"}])
 """
@@ -34,7 +36,9 @@ SECRET_VALUES = (
 def test_no_credential_is_written(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET_VALUES[0])
     project.pytester.makepyfile(test_secret=SECRETS_TEST)
-    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    recorded = project.run("--llm-mode=record", "-s")
+    recorded.assert_outcomes(passed=1)
+    recorded.stdout.fnmatch_lines(["*ECHO: azure-KEY-5f1e9b7c Bearer sk-test-DISTINCTIVE-*"])
     # The server saw them, so the test proves the plugin dropped them rather than never sent them.
     seen = json.dumps([r.headers for r in project.server.state.requests])
     assert "sk-test-DISTINCTIVE" in seen
