@@ -20,13 +20,13 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx2
 import pytest
 
 from pytest_seeded.compare import Verdict, compare, unified_diff
 from pytest_seeded.determinism import measure
+from pytest_seeded.scrub import public_path, scrub_fields
 from pytest_seeded.settings import DRIFT_POLICIES, Mode, TestSettings
 from pytest_seeded.snapshot import (
     JSON_CONTENT_TYPE,
@@ -50,8 +50,6 @@ from pytest_seeded.wire import (
 )
 
 SEEDED_PATH_SUFFIXES = ("/chat/completions", "/completions")
-# Query parameters that carry credentials (Azure-style gateways put the key in the URL).
-SECRET_QUERY_PARAMS = frozenset({"api-key", "api_key", "key", "token", "access_token", "sig"})
 
 _ORIGINAL_SYNC = httpx2.HTTPTransport.handle_request
 _ORIGINAL_ASYNC = httpx2.AsyncHTTPTransport.handle_async_request
@@ -127,6 +125,7 @@ class TestCalls:
         settings: TestSettings,
         repeat: int = 1,
         min_agreement: float = 1.0,
+        scrub: frozenset[str] = frozenset(),
         snapshot_path: str,
         recorded: Recording | None,
     ) -> None:
@@ -138,6 +137,7 @@ class TestCalls:
         self.seed = settings.seed
         self.repeat = repeat if mode != "replay" else 1
         self.min_agreement = min_agreement
+        self.scrub = scrub
         self.nodeid = item.nodeid
         self.snapshot_path = snapshot_path
         self.recorded = recorded
@@ -238,7 +238,11 @@ class TestCalls:
             else:
                 request.headers = headers
         # What is sent is encoded already: the scrub hook may change the stored form freely.
-        stored = {"method": request.method, "path": _public_path(request.url), "body": body}
+        stored = {
+            "method": request.method,
+            "path": public_path(request.url, self.scrub),
+            "body": scrub_fields(body, self.scrub),
+        }
         self.hook.pytest_seeded_scrub(request=stored, response=None)
         recorded = RecordedRequest(str(stored["method"]), str(stored["path"]), stored["body"])
         return _Prepared(request, recorded, is_completion)
@@ -311,6 +315,10 @@ class TestCalls:
     ) -> None:
         _add_tokens(self.stats.tokens_spent, response)
         stored = response.to_json()
+        if self.scrub:
+            for key in ("body", "events"):
+                if key in stored:
+                    stored[key] = scrub_fields(stored[key], self.scrub)
         self.hook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
         response = RecordedResponse(
             int(stored["status"]),
@@ -746,13 +754,6 @@ def _rebuilt(
         request=request,
         extensions=response.extensions,
     )
-
-
-def _public_path(url: httpx2.URL) -> str:
-    """The URL's path and query, without the host (which differs between machines) and without
-    query parameters that carry credentials."""
-    params = [(k, v) for k, v in url.params.multi_items() if k.lower() not in SECRET_QUERY_PARAMS]
-    return url.path + (f"?{urlencode(params)}" if params else "")
 
 
 def _request_text(request: RecordedRequest) -> str:

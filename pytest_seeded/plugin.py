@@ -117,6 +117,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "llm_on_drift", f"default for --llm-on-drift (default {DEFAULT_DRIFT})", default=""
     )
     parser.addini(
+        "llm_scrub_fields",
+        "JSON field names (in request and response bodies, at any depth) and URL query "
+        "parameters whose values are never stored in a snapshot; one or more per line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
         "llm_base_url",
         "OpenAI-compatible base URL for the LLM fixtures when OPENAI_BASE_URL is not set",
         default="",

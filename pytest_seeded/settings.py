@@ -11,6 +11,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_seeded.compare import Policy, parse_policy
+from pytest_seeded.scrub import field_names
 
 Mode = Literal["replay", "live", "record"]
 MODES: tuple[Mode, ...] = ("replay", "live", "record")
@@ -92,6 +93,8 @@ class RunSettings:
     repeat: int = 1
     min_agreement: float = 1.0
     report_path: str | None = None
+    # JSON fields and query parameters never stored (lower-cased), from ini llm_scrub_fields.
+    scrub_fields: frozenset[str] = frozenset()
 
     @property
     def seed(self) -> int:
@@ -169,6 +172,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         repeat=repeat,
         min_agreement=1.0 if min_agreement is None else min_agreement,
         report_path=config.getoption("llm_report"),
+        scrub_fields=field_names(config.getini("llm_scrub_fields")),
     )
 
 

@@ -89,6 +89,7 @@ def run_test(
         settings=test_settings(item, settings, seed),
         repeat=settings.repeat,
         min_agreement=settings.min_agreement,
+        scrub=settings.scrub_fields,
         snapshot_path=shown,
         recorded=recorded,
     )

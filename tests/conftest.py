@@ -58,14 +58,18 @@ class Project:
         self.pytester = pytester
         self.server = server
         self.base_url = server.url
+        self.ini_extra = ""
         self.write_ini()
 
-    def write_ini(self, extra: str = "") -> None:
+    def write_ini(self, extra: str | None = None) -> None:
+        """Write the ini file; ``extra`` lines are kept for later rewrites (see offline())."""
+        if extra is not None:
+            self.ini_extra = extra
         self.pytester.makeini(
             "[pytest]\n"
             f"llm_base_url = {self.base_url}\n"
             "asyncio_default_fixture_loop_scope = function\n"
-            "filterwarnings = error\n" + extra
+            "filterwarnings = error\n" + self.ini_extra
         )
 
     def offline(self) -> None:

@@ -58,6 +58,44 @@ def test_no_credential_is_written(project: Project, monkeypatch: pytest.MonkeyPa
     project.run().assert_outcomes(passed=1)
 
 
+def test_ini_scrub_fields_keep_named_fields_out_and_replay_still_matches(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_it="""
+        def test_it(seeded_llm):
+            r = seeded_llm.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi"}],
+                user="jane@example.com",
+                metadata={"customer_email": "jane@example.com", "plan": "gold"},
+                extra_query={"tenant": "acme-tenant-secret"},
+            )
+            assert r.id == "<scrubbed>" or r.id.startswith("chatcmpl-")
+            assert r.choices[0].message.content
+        """
+    )
+    project.write_ini("llm_scrub_fields =\n    user, Customer_Email\n    tenant ID\n")
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    sent = project.server.state.requests[0]
+    assert sent.body["user"] == "jane@example.com"
+    assert "tenant=acme-tenant-secret" in sent.path
+    (text,) = project.snapshots().values()
+    assert "jane@example.com" not in text
+    assert "acme-tenant-secret" not in text
+    call = json.loads(text)["calls"][0]
+    assert call["request"]["body"]["user"] == "<scrubbed>"
+    assert call["request"]["body"]["metadata"] == {"customer_email": "<scrubbed>", "plan": "gold"}
+    assert call["request"]["path"] == "/v1/chat/completions"
+    assert call["response"]["body"]["id"] == "<scrubbed>"
+    # A different value of a scrubbed field still replays: the stored form is what matches.
+    project.pytester.makepyfile(
+        test_it=project.pytester.path.joinpath("test_it.py")
+        .read_text()
+        .replace("jane@example.com", "someone@example.org")
+    )
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+
+
 BAD_FILES = {
     "empty": ("", "the file is empty"),
     "truncated": ('{"schema_version": 1, "seed": 42, "calls": [', "not valid JSON"),
