@@ -470,6 +470,24 @@ class TestCalls:
             f"Snapshot: {self.snapshot_path}\n{diff}{rerecord}"
         )
 
+    def check_all_used(self) -> None:
+        """Fail a test that made fewer calls than its snapshot holds: the test changed since it
+        was recorded, or the file was edited (a call pasted twice, a bad merge). Either way the
+        snapshot no longer describes the test, and replay would hide it."""
+        if self.recorded is None or all(self._used):
+            return
+        left = [n + 1 for n, used in enumerate(self._used) if not used]
+        made = sum(self._used)
+        pytest.fail(
+            f"pytest-seeded: {self.nodeid} made {made} call{'s' * (made != 1)}, but its snapshot "
+            f"holds {len(self._used)} (seed {self.seed}): recorded call"
+            f"{'s' * (len(left) != 1)} #{', #'.join(map(str, left))} went unused. The test "
+            "changed since it was recorded, or the file was edited.\n"
+            f"Snapshot: {self.snapshot_path}\n"
+            f"Re-record with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record",
+            pytrace=False,
+        )
+
     def finished_calls(self) -> list[RecordedCall] | None:
         """The new recording's calls, or None if a call never completed."""
         if self._pending:

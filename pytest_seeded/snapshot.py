@@ -125,6 +125,12 @@ def loads(text: str, path: str) -> Recording:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
+        if "\n<<<<<<< " in f"\n{text}" and "\n>>>>>>> " in text:
+            raise SnapshotFormatError(
+                path,
+                "holds git merge conflict markers (<<<<<<< ... >>>>>>>): keep one side by hand, "
+                "or re-record the test rather than merge two recordings",
+            ) from None
         raise SnapshotFormatError(
             path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None

@@ -147,9 +147,10 @@ def _finish(
     """Write the new recording (record mode, passing test) and tell syrupy the file is in use,
     so that --snapshot-update never deletes a snapshot a test still has."""
     keep: Recording | None = calls.recorded
+    passed = item.stash.get(CALL_OUTCOME_KEY, "") == "passed"
     if calls.mode == "record" or calls.rerecord:
         new_calls = calls.finished_calls()
-        if item.stash.get(CALL_OUTCOME_KEY, "") == "passed" and new_calls:
+        if passed and new_calls:
             keep = Recording(seed=calls.seed, calls=new_calls)
             text = dumps(keep)
             keep.source = text
@@ -168,6 +169,8 @@ def _finish(
             return
     if keep is not None:
         _named(assertion, index).assert_match(keep)
+    if calls.mode != "record" and not calls.rerecord and passed:
+        calls.check_all_used()
 
 
 def _named(assertion: SnapshotAssertion, index: str | int) -> SnapshotAssertion:

@@ -162,6 +162,11 @@ MORE_BAD_FILES: dict[str, tuple[bytes, str]] = {
         b'{"schema_version": 1, "seed": 42, "calls": "' + b"x" * 5_000_000 + b'"}',
         "'calls' should be a list",
     ),
+    "merge_conflict": (
+        b'{"schema_version": 1, "seed": 42, "calls": [\n<<<<<<< HEAD\n{"a": 1}\n=======\n'
+        b'{"a": 2}\n>>>>>>> branch\n]}',
+        "holds git merge conflict markers",
+    ),
     "method_type": (
         b'{"schema_version": 1, "seed": 42, "calls": [{"request": {"method": 1, "path": "/", "body": {}}, '
         b'"response": {"status": 200, "content_type": "x", "body": {}}, "output": "", "fingerprint": null}]}',
@@ -187,6 +192,33 @@ def test_more_unreadable_snapshots_error_only_their_test(project: Project, case:
     # --snapshot-update does not delete it either: it is still the test's file.
     result = project.run("--snapshot-update", "--llm-mode=record", "-k", "test_other")
     assert bad.read_bytes() == content
+
+
+def test_a_snapshot_with_more_calls_than_the_test_makes_fails_it(project: Project) -> None:
+    project.pytester.makepyfile(test_it=CHAT)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    path = next(project.pytester.path.rglob("*.seeded.jsonc"))
+    doc = json.loads(path.read_text())
+    doc["calls"] *= 2  # the call pasted twice, as a careless merge does
+    path.write_text(json.dumps(doc, indent=2))
+    edited = path.read_bytes()
+    project.offline()
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_it.py::test_chat made 1 call, but its snapshot holds 2 (seed 42): recorded "
+            "call #2 went unused*",
+            "Snapshot: __snapshots__/test_it/test_chat?seed=42?.seeded.jsonc",
+            "Re-record with: pytest test_it.py::test_chat --llm-mode=record",
+        ]
+    )
+    assert path.read_bytes() == edited
+    # Re-recording mends it.
+    project.base_url = project.server.url
+    project.write_ini()
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    assert len(json.loads(path.read_text())["calls"]) == 1
 
 
 JSON = st.recursive(
