@@ -76,7 +76,10 @@ class CallStats:
     tokens_saved: dict[str, int] = field(default_factory=dict)
 
     def as_property(self) -> dict[str, Any]:
-        return {
+        # Only what happened: pytest keeps every report, and its user_properties, until the
+        # run ends, so a replayed test carries {"replayed": 1, "tokens_saved": {...}}, not
+        # twelve fields, most of them zeros and empty lists.
+        values: dict[str, Any] = {
             "recorded": self.recorded,
             "replayed": self.replayed,
             "matched": self.matched,
@@ -90,6 +93,7 @@ class CallStats:
             "tokens_spent": self.tokens_spent,
             "tokens_saved": self.tokens_saved,
         }
+        return {name: value for name, value in values.items() if value}
 
 
 def _add_tokens(into: dict[str, int], response: RecordedResponse) -> None:

@@ -25,6 +25,8 @@ SCRUBBED = "<scrubbed>"
 def public_path(url: httpx2.URL, fields: frozenset[str] = frozenset()) -> str:
     """The URL's path and query, without the host (which differs between machines) and without
     query parameters that carry credentials or are named in ``fields``."""
+    if not url.query:  # the usual case: parsing an empty query still costs a parse_qsl
+        return url.path
     params = [
         (k, v)
         for k, v in url.params.multi_items()

@@ -169,6 +169,7 @@ def _finish(
             return
     if keep is not None:
         _named(assertion, index).assert_match(keep)
+        _release(assertion)
     if calls.mode != "record" and not calls.rerecord and passed:
         calls.check_all_used()
 
@@ -185,6 +186,16 @@ def _keep(assertion: SnapshotAssertion, index: str | int, location: str) -> None
         # Through the read cache, so that a file that is not even UTF-8 compares equal too.
         remember(location, existing)
         _named(assertion, index).assert_match(existing)
+        _release(assertion)
+
+
+def _release(assertion: SnapshotAssertion) -> None:
+    """Let go of the snapshot's text once syrupy has matched it. syrupy keeps every assertion
+    until the run ends, for its report, which reads only where each snapshot is and whether
+    it matched; holding each test's text too made memory grow with the number of tests."""
+    for result in assertion.executions.values():
+        if result.success:
+            result.asserted_data = result.recalled_data = None
 
 
 def _read_raw(location: str) -> str | None:
