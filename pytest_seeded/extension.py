@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from pytest_seeded.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
-    from syrupy.data import SnapshotCollection
     from syrupy.location import PyTestLocation
     from syrupy.types import (
         PropertyFilter,
@@ -55,6 +55,39 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
         # above the module's, so that one listing serves every module. The same result as
         # syrupy's, without its two pathlib round trips on every assertion.
         return os.path.dirname(cls.dirname(test_location=test_location))
+
+    def discover_snapshots(
+        self, *, test_location: PyTestLocation, ignore_extensions: list[str] | None = None
+    ) -> SnapshotCollections:
+        """Every snapshot file of this layout under the test's __snapshots__ folder.
+
+        syrupy runs discovery twice per folder and walks it with Path.rglob, then checks
+        each file with pathlib: 30 ms for 1,000 files, each time. The files this extension
+        owns are exactly ``<discovery dir>/<folder>/<name>.seeded.jsonc``, so two levels of
+        os.scandir find the same collections (tests/test_snapshot_files.py compares the
+        two on a folder of decoys) in a fraction of the time. Any other layout, from a
+        subclass, goes the way syrupy goes.
+        """
+        discovery_dir = self.discovery_dirname(test_location=test_location)
+        if discovery_dir != os.path.dirname(self.dirname(test_location=test_location)):
+            return super().discover_snapshots(
+                test_location=test_location, ignore_extensions=ignore_extensions
+            )
+        discovered = SnapshotCollections()
+        if ignore_extensions and FILE_EXTENSION.rsplit(".", 1)[-1] in ignore_extensions:
+            return discovered
+        suffix = f".{FILE_EXTENSION}"
+        for folder in _entries(discovery_dir):
+            # Path.rglob does not descend into a symlinked folder: neither does this.
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in _entries(folder.path):
+                name = entry.name
+                if name.endswith(suffix) and not name.startswith(".") and entry.is_file():
+                    collection = SnapshotCollection(location=entry.path)
+                    collection.add(Snapshot(name=name[: -len(suffix)]))
+                    discovered.add(collection)
+        return discovered
 
     @classmethod
     def get_location(cls, *, test_location: PyTestLocation, index: SnapshotIndex) -> str:
@@ -138,6 +171,14 @@ def remember(path: str, text: str) -> None:
 
 def forget(path: str) -> None:
     SeededSnapshotExtension._read_cache.pop(path, None)
+
+
+def _entries(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except OSError:  # missing, not a folder, or not readable: Path.rglob skips it too
+        return []
 
 
 @functools.lru_cache(maxsize=256)

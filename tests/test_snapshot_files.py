@@ -173,3 +173,57 @@ def test_writes_leave_no_temporary_files(project: Project) -> None:
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     names = sorted(p.name for p in (project.pytester.path / "__snapshots__").rglob("*"))
     assert names == ["test_one", "test_one[seed=42].seeded.jsonc"]
+
+
+DISCOVERY_TEST = """
+import os
+from pathlib import Path
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
+from syrupy.location import PyTestLocation
+
+from pytest_seeded.extension import SeededSnapshotExtension
+
+FILES = [
+    "test_mod/test_a[seed=42].seeded.jsonc",   # owned
+    "other_mod/test_e.seeded.jsonc",           # owned: another module, same folder above
+    ".hidden_dir/test_g.seeded.jsonc",         # owned: syrupy walks hidden folders
+    "test_mod/.hidden.seeded.jsonc",           # hidden file
+    "test_mod/.test_b.seeded.jsonc.x1.tmp",    # a write in progress
+    "test_mod/test_c.json",                    # other extensions' files
+    "test_mod/test_d.ambr",
+    "test_top.seeded.jsonc",                   # one level too high
+    "test_mod/deeper/test_f.seeded.jsonc",     # one level too deep
+    "test_mod/folder.seeded.jsonc/inner.txt",  # a folder with the suffix
+]
+
+def found(collections):
+    return sorted((c.location, sorted(s.name for s in c)) for c in collections)
+
+def test_discovery_matches_syrupy(request):
+    root = Path(request.node.path).parent / "__snapshots__"
+    location = PyTestLocation(request.node)
+    ext = SeededSnapshotExtension()
+    assert found(ext.discover_snapshots(test_location=location)) == []  # no folder yet
+    for name in FILES:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    os.symlink(root / "test_mod", root / "linked_dir")
+    os.symlink(root / "test_mod" / "test_a[seed=42].seeded.jsonc", root / "test_mod" / "link.seeded.jsonc")
+    os.symlink(root / "missing", root / "test_mod" / "broken.seeded.jsonc")
+    for ignore in (None, ["ambr"], ["jsonc"]):
+        ours = found(ext.discover_snapshots(test_location=location, ignore_extensions=ignore))
+        syrupys = found(SingleFileSnapshotExtension.discover_snapshots(
+            ext, test_location=location, ignore_extensions=ignore))
+        assert ours == syrupys, ignore
+    names = {n for _, names in found(ext.discover_snapshots(test_location=location)) for n in names}
+    assert names == {"test_a[seed=42]", "test_e", "test_g", "link"}
+"""
+
+
+def test_snapshot_discovery_finds_what_syrupys_own_finds(project: Project) -> None:
+    # The extension lists its files with os.scandir instead of syrupy's Path.rglob walk (a
+    # replay-speed measure): the same collections must come out, decoys and all.
+    project.pytester.makepyfile(test_mod=DISCOVERY_TEST)
+    project.run("-p", "no:randomly", "--snapshot-disable-unused").assert_outcomes(passed=1)
