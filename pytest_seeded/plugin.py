@@ -7,12 +7,18 @@ when a test asks for an LLM fixture.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY, SeededSession
+from pytest_seeded.session import (
+    CALL_OUTCOME_KEY,
+    RUNNING_CALLS_KEY,
+    SESSION_KEY,
+    USER_PROPERTY,
+    SeededSession,
+)
 from pytest_seeded.settings import (
     DEFAULT_COMPARE,
     DEFAULT_DRIFT,
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
 
     from pytest_seeded.intercept import TestCalls
+
+T = TypeVar("T")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -175,13 +183,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A seed matrix: each test that uses the LLM fixtures runs once per seed."""
-    if "seeded_calls" not in metafunc.fixturenames:
+    used = [name for name in LLM_FIXTURES if name in metafunc.fixturenames]
+    if not used:
         return
     settings = metafunc.config.stash[SESSION_KEY].settings
     seeds = seeds_for(metafunc.definition, settings)
     marker = metafunc.definition.get_closest_marker("llm")
     if len(seeds) > 1 or (marker is not None and "seeds" in marker.kwargs):
-        metafunc.parametrize("seeded_calls", seeds, ids=[f"seed={s}" for s in seeds], indirect=True)
+        # On one of the fixtures the test uses; whichever starts the test's calls reads the
+        # seed from the item's parameters.
+        metafunc.parametrize(used[0], seeds, ids=[f"seed={s}" for s in seeds], indirect=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -228,51 +239,97 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
+# The fixtures that put a test under the plugin. Each one is its own layer, not built on a
+# shared one: pytest charges about 50 µs a test for every fixture layer, as much as the replay.
+LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
+
+
+def _test_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T]) -> Iterator[T]:
+    """Hand ``make(calls)`` to the test: the first LLM fixture a test sets up starts its calls
+    (and finishes them at teardown, after the others, which pytest tears down first); the
+    others share them."""
+    item = request.node
+    running = item.stash.get(RUNNING_CALLS_KEY, None)
+    if running is not None:
+        yield make(running)
+        return
+    from pytest_seeded.testrun import run_test, snapshot_assertion
+
+    # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    matrix = [params[name] for name in LLM_FIXTURES if name in params]
+    if matrix:
+        seed = int(matrix[0])
+    else:
+        seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
+    runner = run_test(request, snapshot_assertion(request), seed, bool(matrix))
+    calls = next(runner)
+    item.stash[RUNNING_CALLS_KEY] = calls
+    try:
+        yield make(calls)
+    except BaseException:
+        # make() failed (a setup error: pytest will not tear this fixture down), or pytest
+        # closed the fixture without a teardown: either way, undo the interception now.
+        del item.stash[RUNNING_CALLS_KEY]
+        runner.close()
+        raise
+    del item.stash[RUNNING_CALLS_KEY]
+    next(runner, None)  # the teardown: write or keep the snapshot, check what was used
+
+
 @pytest.fixture
 def seeded_calls(request: pytest.FixtureRequest) -> Iterator[TestCalls]:
     """The current test's LLM calls: mode, seed, snapshot path and counts. Any test that asks
     for it is covered: openai clients the code under test builds are seeded and answered too."""
-    from pytest_seeded.testrun import run_test, snapshot_assertion
-
-    # In a seed matrix, pytest_generate_tests hands each run its seed as the parameter.
-    matrix = hasattr(request, "param")
-    if matrix:
-        seed = int(request.param)
-    else:
-        seed = seeds_for(request.node, request.config.stash[SESSION_KEY].settings)[0]
-    yield from run_test(request, snapshot_assertion(request), seed, matrix)
+    yield from _test_calls(request, _itself)
 
 
 @pytest.fixture
-def llm_seed(seeded_calls: TestCalls) -> int:
+def llm_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     """The seed this test's completion requests get (its marker's, else ``--llm-seed``'s; in a
     seed matrix, this run's)."""
-    return seeded_calls.seed
+    yield from _test_calls(request, _seed_of)
 
 
 @pytest.fixture
-def seeded_llm(seeded_calls: TestCalls, request: pytest.FixtureRequest) -> OpenAI:
+def seeded_llm(request: pytest.FixtureRequest) -> Iterator[OpenAI]:
     """An ``openai.OpenAI`` client whose completion requests are seeded, recorded and replayed.
 
     One client serves the whole run (built once: cheaper per test); treat it as read-only and
     use ``with_options()`` for a variant."""
+    yield from _test_calls(request, _sync_client)
+
+
+@pytest.fixture
+def seeded_async_llm(request: pytest.FixtureRequest) -> Iterator[AsyncOpenAI]:
+    """The ``openai.AsyncOpenAI`` twin of ``seeded_llm``."""
+    yield from _test_calls(request, _async_client)
+
+
+def _itself(calls: TestCalls) -> TestCalls:
+    return calls
+
+
+def _seed_of(calls: TestCalls) -> int:
+    return calls.seed
+
+
+def _sync_client(calls: TestCalls) -> OpenAI:
     import os
 
     from pytest_seeded.settings import client_base_url
 
-    session = request.config.stash[SESSION_KEY]
+    session = calls.item.config.stash[SESSION_KEY]
     base_url = client_base_url(session.settings)
     return session.fixture_client(
         os.environ.get("OPENAI_API_KEY"), base_url.rstrip("/") if base_url else None
     )
 
 
-@pytest.fixture
-def seeded_async_llm(seeded_calls: TestCalls) -> AsyncOpenAI:
-    """The ``openai.AsyncOpenAI`` twin of ``seeded_llm``."""
+def _async_client(calls: TestCalls) -> AsyncOpenAI:
     import httpx2
     from openai import AsyncOpenAI
 
     from pytest_seeded.intercept import AsyncSeededTransport
 
-    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(seeded_calls)))
+    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(calls)))

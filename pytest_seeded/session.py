@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import httpx2
     from openai import OpenAI
 
+    from pytest_seeded.intercept import TestCalls
+
 # The name under which each test's counts travel in user_properties: that is how they cross
 # from pytest-xdist workers to the controller, whose report is the one printed.
 USER_PROPERTY = "pytest_seeded"
@@ -98,3 +100,5 @@ class SeededSession:
 SESSION_KEY = pytest.StashKey[SeededSession]()
 # Outcome of an item's call phase, read by the fixture's teardown: a failing test writes nothing.
 CALL_OUTCOME_KEY = pytest.StashKey[str]()
+# The running test's calls, shared by the LLM fixtures it asks for (the first one starts them).
+RUNNING_CALLS_KEY: pytest.StashKey[TestCalls] = pytest.StashKey()

@@ -4,7 +4,7 @@ snapshot at teardown. Imported only when a test asks for an LLM fixture."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -55,7 +55,7 @@ def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
 
 def run_test(
     request: pytest.FixtureRequest, snapshot: SnapshotAssertion, seed: int, matrix: bool
-) -> Iterator[TestCalls]:
+) -> Generator[TestCalls, None, None]:
     item = request.node
     session = request.config.stash[SESSION_KEY]
     settings = session.settings

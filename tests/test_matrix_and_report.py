@@ -53,6 +53,37 @@ def test_marker_seeds(project: Project) -> None:
     assert "SEED:5" in result.stdout.str()
 
 
+ALL_FIXTURES = """
+import asyncio
+
+def test_all(llm_seed, seeded_async_llm, seeded_calls, seeded_llm):
+    # One test's calls, whichever fixture started them: the seed is this run's everywhere,
+    # and both clients' calls land in one snapshot.
+    assert seeded_calls.seed == llm_seed
+    seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "sync"}])
+    asyncio.run(seeded_async_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "async"}]))
+    print(f"SEED:{llm_seed}:{seeded_calls.stats.replayed}")
+"""
+
+
+def test_every_llm_fixture_of_a_test_shares_its_calls(project: Project) -> None:
+    project.pytester.makepyfile(test_it=ALL_FIXTURES)
+    project.run("--llm-mode=record", "--llm-seed=3,4").assert_outcomes(passed=2)
+    assert project.server.seeds_received() == [3, 3, 4, 4]
+    snapshots = project.snapshots()
+    assert sorted(snapshots) == [
+        f"__snapshots__/test_it/test_all[seed={n}].seeded.jsonc" for n in (3, 4)
+    ]
+    for text in snapshots.values():
+        assert len(json.loads(text)["calls"]) == 2
+    project.offline()
+    result = project.run("--llm-seed=3,4", "-s")
+    result.assert_outcomes(passed=2)
+    assert "SEED:3:2" in result.stdout.str()
+    assert "SEED:4:2" in result.stdout.str()
+
+
 REPEAT = """
 def test_chat(seeded_llm):
     r = seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "repeat"}])

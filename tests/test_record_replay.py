@@ -353,3 +353,30 @@ def test_replay_keeps_snapshots_of_parametrized_and_class_tests(project: Project
     project.run().assert_outcomes(passed=3)
     project.run("--snapshot-update", "--llm-mode=record").assert_outcomes(failed=3)
     assert sorted(project.snapshots()) == names
+
+
+def test_a_fixture_that_fails_to_set_up_leaves_no_interception_behind(project: Project) -> None:
+    # The client cannot be built (a base URL that does not parse), so seeded_llm errors in its
+    # setup, which pytest never tears down. The next test's own client must reach the server,
+    # not a replay left running for the test before it.
+    url = project.server.url
+    project.base_url = "http://[::1"
+    project.write_ini()
+    project.pytester.makepyfile(
+        f"""
+        from openai import OpenAI
+
+        def test_bad(seeded_llm):
+            pass
+
+        def test_after():
+            client = OpenAI(api_key="x", base_url={url!r})
+            r = client.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "hi"}}])
+            assert r.choices[0].message.content
+        """
+    )
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*InvalidURL: Invalid port*"])
+    assert project.snapshots() == {}
