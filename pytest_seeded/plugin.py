@@ -7,14 +7,14 @@ when a test asks for an LLM fixture.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_seeded.session import (
     CALL_OUTCOME_KEY,
-    RUNNING_CALLS_KEY,
+    LLM_FIXTURES,
     SESSION_KEY,
     USER_PROPERTY,
     SeededSession,
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
 
     from pytest_seeded.intercept import TestCalls
-
-T = TypeVar("T")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -239,56 +237,22 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
-# The fixtures that put a test under the plugin. Each one is its own layer, not built on a
-# shared one: pytest charges about 50 µs a test for every fixture layer, as much as the replay.
-LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
-
-
-def _test_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T]) -> Iterator[T]:
-    """Hand ``make(calls)`` to the test: the first LLM fixture a test sets up starts its calls
-    (and finishes them at teardown, after the others, which pytest tears down first); the
-    others share them."""
-    item = request.node
-    running = item.stash.get(RUNNING_CALLS_KEY, None)
-    if running is not None:
-        yield make(running)
-        return
-    from pytest_seeded.testrun import run_test, snapshot_assertion
-
-    # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    matrix = [params[name] for name in LLM_FIXTURES if name in params]
-    if matrix:
-        seed = int(matrix[0])
-    else:
-        seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
-    runner = run_test(request, snapshot_assertion(request), seed, bool(matrix))
-    calls = next(runner)
-    item.stash[RUNNING_CALLS_KEY] = calls
-    try:
-        yield make(calls)
-    except BaseException:
-        # make() failed (a setup error: pytest will not tear this fixture down), or pytest
-        # closed the fixture without a teardown: either way, undo the interception now.
-        del item.stash[RUNNING_CALLS_KEY]
-        runner.close()
-        raise
-    del item.stash[RUNNING_CALLS_KEY]
-    next(runner, None)  # the teardown: write or keep the snapshot, check what was used
-
-
 @pytest.fixture
 def seeded_calls(request: pytest.FixtureRequest) -> Iterator[TestCalls]:
     """The current test's LLM calls: mode, seed, snapshot path and counts. Any test that asks
     for it is covered: openai clients the code under test builds are seeded and answered too."""
-    yield from _test_calls(request, _itself)
+    from pytest_seeded.testrun import shared_calls
+
+    yield from shared_calls(request, lambda calls: calls)
 
 
 @pytest.fixture
 def llm_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     """The seed this test's completion requests get (its marker's, else ``--llm-seed``'s; in a
     seed matrix, this run's)."""
-    yield from _test_calls(request, _seed_of)
+    from pytest_seeded.testrun import shared_calls
+
+    yield from shared_calls(request, lambda calls: calls.seed)
 
 
 @pytest.fixture
@@ -297,39 +261,14 @@ def seeded_llm(request: pytest.FixtureRequest) -> Iterator[OpenAI]:
 
     One client serves the whole run (built once: cheaper per test); treat it as read-only and
     use ``with_options()`` for a variant."""
-    yield from _test_calls(request, _sync_client)
+    from pytest_seeded.testrun import shared_calls, sync_client
+
+    yield from shared_calls(request, sync_client)
 
 
 @pytest.fixture
 def seeded_async_llm(request: pytest.FixtureRequest) -> Iterator[AsyncOpenAI]:
     """The ``openai.AsyncOpenAI`` twin of ``seeded_llm``."""
-    yield from _test_calls(request, _async_client)
+    from pytest_seeded.testrun import async_client, shared_calls
 
-
-def _itself(calls: TestCalls) -> TestCalls:
-    return calls
-
-
-def _seed_of(calls: TestCalls) -> int:
-    return calls.seed
-
-
-def _sync_client(calls: TestCalls) -> OpenAI:
-    import os
-
-    from pytest_seeded.settings import client_base_url
-
-    session = calls.item.config.stash[SESSION_KEY]
-    base_url = client_base_url(session.settings)
-    return session.fixture_client(
-        os.environ.get("OPENAI_API_KEY"), base_url.rstrip("/") if base_url else None
-    )
-
-
-def _async_client(calls: TestCalls) -> AsyncOpenAI:
-    import httpx2
-    from openai import AsyncOpenAI
-
-    from pytest_seeded.intercept import AsyncSeededTransport
-
-    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(calls)))
+    yield from shared_calls(request, async_client)

@@ -1,11 +1,12 @@
-"""One test's life with the plugin: load its snapshot, route its calls, then write or keep the
-snapshot at teardown. Imported only when a test asks for an LLM fixture."""
+"""One test's life with the plugin: start its calls (shared by every LLM fixture it asks for),
+load its snapshot, route its calls, then write or keep the snapshot at teardown. Imported only
+when a test asks for an LLM fixture."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -17,16 +18,80 @@ from pytest_seeded.extension import (
     remember,
 )
 from pytest_seeded.intercept import TestCalls, activate, deactivate, quote_nodeid
-from pytest_seeded.session import CALL_OUTCOME_KEY, SESSION_KEY, USER_PROPERTY
-from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, client_base_url, test_settings
+from pytest_seeded.session import (
+    CALL_OUTCOME_KEY,
+    LLM_FIXTURES,
+    RUNNING_CALLS_KEY,
+    SESSION_KEY,
+    USER_PROPERTY,
+)
+from pytest_seeded.settings import (
+    OPENAI_DEFAULT_BASE_URL,
+    client_base_url,
+    seeds_for,
+    test_settings,
+)
 from pytest_seeded.snapshot import Recording, dumps, loads
 
 if TYPE_CHECKING:
+    from openai import AsyncOpenAI, OpenAI
     from syrupy.assertion import SnapshotAssertion
+
+T = TypeVar("T")
 
 # Handed to clients when no key is needed (replay, or a local server): openai refuses to
 # construct a client without one. Not shaped like a real key, so no scanner mistakes it.
 PLACEHOLDER_KEY = "pytest-seeded-no-key"
+
+
+def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T]) -> Iterator[T]:
+    """What an LLM fixture hands the test: ``make(calls)`` for the test's calls. The first LLM
+    fixture a test sets up starts them, and finishes them at teardown after the others (pytest
+    tears fixtures down in reverse); the others share them."""
+    item = request.node
+    running = item.stash.get(RUNNING_CALLS_KEY, None)
+    if running is not None:
+        yield make(running)
+        return
+    # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    matrix = [params[name] for name in LLM_FIXTURES if name in params]
+    if matrix:
+        seed = int(matrix[0])
+    else:
+        seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
+    runner = run_test(request, snapshot_assertion(request), seed, bool(matrix))
+    calls = next(runner)
+    item.stash[RUNNING_CALLS_KEY] = calls
+    try:
+        yield make(calls)
+    except BaseException:
+        # make() failed (a setup error: pytest will not tear this fixture down), or pytest
+        # closed the fixture without a teardown: either way, undo the interception now.
+        del item.stash[RUNNING_CALLS_KEY]
+        runner.close()
+        raise
+    del item.stash[RUNNING_CALLS_KEY]
+    next(runner, None)  # the teardown: write or keep the snapshot, check what was used
+
+
+def sync_client(calls: TestCalls) -> OpenAI:
+    """The seeded_llm client: the run's one client, for the current key and base URL."""
+    session = calls.item.config.stash[SESSION_KEY]
+    base_url = client_base_url(session.settings)
+    return session.fixture_client(
+        os.environ.get("OPENAI_API_KEY"), base_url.rstrip("/") if base_url else None
+    )
+
+
+def async_client(calls: TestCalls) -> AsyncOpenAI:
+    """The seeded_async_llm client: one per test (see AsyncSeededTransport)."""
+    import httpx2
+    from openai import AsyncOpenAI
+
+    from pytest_seeded.intercept import AsyncSeededTransport
+
+    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(calls)))
 
 
 def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
