@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
+import httpx2
 import pytest
 
 from pytest_seeded.errors import SnapshotFormatError
@@ -17,7 +18,13 @@ from pytest_seeded.extension import (
     read_snapshot_text,
     remember,
 )
-from pytest_seeded.intercept import TestCalls, activate, deactivate, quote_nodeid
+from pytest_seeded.intercept import (
+    AsyncSeededTransport,
+    TestCalls,
+    activate,
+    deactivate,
+    quote_nodeid,
+)
 from pytest_seeded.session import (
     CALL_OUTCOME_KEY,
     LLM_FIXTURES,
@@ -86,10 +93,7 @@ def sync_client(calls: TestCalls) -> OpenAI:
 
 def async_client(calls: TestCalls) -> AsyncOpenAI:
     """The seeded_async_llm client: one per test (see AsyncSeededTransport)."""
-    import httpx2
     from openai import AsyncOpenAI
-
-    from pytest_seeded.intercept import AsyncSeededTransport
 
     return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(calls)))
 
