@@ -67,7 +67,7 @@ def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T])
         seed = int(matrix[0])
     else:
         seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
-    runner = run_test(request, snapshot_assertion(request), seed, bool(matrix))
+    runner = run_test(request, seed, bool(matrix))
     calls = next(runner)
     item.stash[RUNNING_CALLS_KEY] = calls
     try:
@@ -123,7 +123,7 @@ def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
 
 
 def run_test(
-    request: pytest.FixtureRequest, snapshot: SnapshotAssertion, seed: int, matrix: bool
+    request: pytest.FixtureRequest, seed: int, matrix: bool
 ) -> Generator[TestCalls, None, None]:
     item = request.node
     session = request.config.stash[SESSION_KEY]
@@ -131,7 +131,7 @@ def run_test(
     # In a seed matrix the test id carries the seed already (test_x[seed=2]), and so does the
     # file name; otherwise the seed is added to it: test_x[seed=42].
     index: str | int = 0 if matrix else f"seed={seed}"
-    assertion = snapshot
+    assertion = snapshot_assertion(request)
     location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
     shown = _shown_path(location, request.config)
 
