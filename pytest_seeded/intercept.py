@@ -154,6 +154,9 @@ class TestCalls:
         self._next_slot = 0
         # Set when the drift policy says "record": live calls are written at teardown.
         self.rerecord = False
+        # The test's call phase outcome ("passed", "failed", "skipped"), set when pytest reports
+        # it; None if the test never got that far. A test that did not pass records nothing.
+        self.outcome: str | None = None
         self.stats = CallStats()
 
     # -- the two entry points -------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_seeded.session import (
-    CALL_OUTCOME_KEY,
     LLM_FIXTURES,
+    RUNNING_CALLS_KEY,
     SESSION_KEY,
     USER_PROPERTY,
     SeededSession,
@@ -199,7 +199,11 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call":
-        item.stash[CALL_OUTCOME_KEY] = report.outcome
+        # Kept on the test's calls, not in the item's stash: a test without the LLM fixtures
+        # then stores nothing at all.
+        running = item.stash.get(RUNNING_CALLS_KEY, None)
+        if running is not None:
+            running.outcome = report.outcome
     return report
 
 

@@ -98,8 +98,6 @@ class SeededSession:
 
 
 SESSION_KEY = pytest.StashKey[SeededSession]()
-# Outcome of an item's call phase, read by the fixture's teardown: a failing test writes nothing.
-CALL_OUTCOME_KEY = pytest.StashKey[str]()
 # The fixtures that put a test under the plugin. Each is a layer of its own, not built on a
 # shared one: pytest charges about 50 µs a test for every fixture layer, as much as a replay.
 LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
