@@ -8,7 +8,9 @@ It generates suites in a temporary folder and runs each in a fresh pytest proces
 - floor: one chat completion per test through an openai client answered by an in-memory
   httpx2.MockTransport (the least any replay can cost);
 - pytest-recording: the same call replayed by vcrpy cassettes (--record-mode=none);
-- pytest-seeded: the same call replayed from snapshots by the seeded_llm fixture.
+- pytest-seeded: the same call replayed from snapshots by the seeded_llm fixture;
+- syrupy alone: no call, one snapshot file of a recording's size per test, asserted through
+  syrupy's own fixture (what syrupy's bookkeeping costs any user per snapshot).
 A call's cost is (suite time - plain suite time) / tests. Streams: time to first chunk with a
 server that sends a chunk every 50 ms, direct and through the plugin, in turns. Memory: peak RSS
 of 1,000 and 10,000 replayed tests (one parametrized test), beside plain tests and floor calls of
@@ -83,6 +85,25 @@ def vcr_config():
 """
 )
 
+# syrupy by itself, through its public API, on the same kind of file: one snapshot file of about
+# a recording's size per test, no LLM call. What any syrupy user pays per snapshot; the plugin's
+# own replay is read against floor + this.
+SYRUPY_CONFTEST = (
+    CONFTEST_COMMON
+    + """
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
+
+@pytest.fixture
+def snapshot(snapshot):
+    return snapshot.use_extension(SingleFileSnapshotExtension)
+"""
+)
+SYRUPY_TEXT = """
+TEXT = ('{"role": "assistant", "content": "falls sings softly a copper copper rain"}\\n' * 16).encode()
+
+"""
+
 CALL = 'r = {client}.chat.completions.create(model="m", messages={prompt})\n    assert r.choices[0].message.content'
 
 
@@ -103,12 +124,15 @@ def make_suites(root: Path, n: int) -> dict[str, Path]:
             CONFTEST_COMMON,
             (CALL.format(client="seeded_llm", prompt="{prompt}"), "seeded_llm"),
         ),
+        ("syrupy", SYRUPY_CONFTEST, ("assert TEXT == snapshot", "snapshot")),
     ):
         folder = root / f"{name}_{n}"
         folder.mkdir(parents=True)
         (folder / "conftest.py").write_text(conftest)
         decorator = "@pytest.mark.vcr\n" if name == "vcr" else ""
         source = ("import pytest\n\n" if decorator else "") + _tests(n, body[0], body[1], decorator)
+        if name == "syrupy":
+            source = SYRUPY_TEXT + source
         (folder / "test_suite.py").write_text(source)
         (folder / "pytest.ini").write_text("[pytest]\n")
         suites[name] = folder
@@ -168,10 +192,11 @@ def replay_costs(root: Path, n: int, rounds: int, url: str) -> dict[str, float]:
     # Record once: cassettes for pytest-recording, snapshots for pytest-seeded.
     pytest_run(suites["vcr"], "-p", "no:seeded", "--record-mode=once", env=env)
     pytest_run(suites["seeded"], "-p", "no:recording", "--llm-mode=record", env=env)
+    pytest_run(suites["syrupy"], "-p", "no:seeded", "-p", "no:recording", "--snapshot-update")
     # vcrpy matches on host and port too, so it replays against the recorded URL (it opens no
     # connection with --record-mode=none); pytest-seeded replays against a closed port.
     offline = {"BENCH_URL": url, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
-    runs: dict[str, list[Run]] = {k: [] for k in ("plain", "floor", "vcr", "seeded")}
+    runs: dict[str, list[Run]] = {k: [] for k in ("plain", "floor", "vcr", "seeded", "syrupy")}
     for round_ in range(rounds + 1):
         if round_ == 1:  # the first round fills the bytecode caches: not counted
             runs = {k: [] for k in runs}
@@ -181,12 +206,13 @@ def replay_costs(root: Path, n: int, rounds: int, url: str) -> dict[str, float]:
             pytest_run(suites["vcr"], "-p", "no:seeded", "--record-mode=none", env=offline)
         )
         runs["seeded"].append(pytest_run(suites["seeded"], "-p", "no:recording", env=offline))
+        runs["syrupy"].append(pytest_run(suites["syrupy"], "-p", "no:seeded", "-p", "no:recording"))
     medians = {k: median_of(v) for k, v in runs.items()}
     out = {f"{k}_s": v for k, v in medians.items()}
     # A call's cost is a small difference between two suite times, so each round's suite is
     # compared with the plain suite of the same round (a machine busier for a while affects
     # both), and the median of those differences is taken.
-    for kind in ("floor", "vcr", "seeded"):
+    for kind in ("floor", "vcr", "seeded", "syrupy"):
         diffs = [
             run.wall - plain.wall for run, plain in zip(runs[kind], runs["plain"], strict=True)
         ]
@@ -463,6 +489,16 @@ def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
                 f"replay {n}: pytest-recording / seeded",
                 f"{x['vcr_ms_per_call'] / x['seeded_ms_per_call']:.2f}",
                 ">= 3",
+            ),
+            (
+                f"replay {n}: syrupy alone ms/snapshot, no call",
+                f"{x['syrupy_ms_per_call']:.2f}",
+                "",
+            ),
+            (
+                f"replay {n}: seeded / (floor + syrupy alone)",
+                f"{x['seeded_ms_per_call'] / (x['floor_ms_per_call'] + x['syrupy_ms_per_call']):.2f}",
+                "",
             ),
         ]
     u = r["unused"]
