@@ -15,6 +15,7 @@ either cost, and the files belong to syrupy.
 from __future__ import annotations
 
 import json
+import ssl
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -549,8 +550,9 @@ class AsyncSeededTransport(httpx2.AsyncBaseTransport):
     server to close each connection, because a sync fixture teardown has no loop to close a
     pool in, and a pooled socket left open would warn (an error under filterwarnings=error)."""
 
-    def __init__(self, calls: TestCalls) -> None:
+    def __init__(self, calls: TestCalls, ssl_context: Callable[[], ssl.SSLContext]) -> None:
         self._calls = calls
+        self._ssl_context = ssl_context
         self._real: httpx2.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -558,7 +560,7 @@ class AsyncSeededTransport(httpx2.AsyncBaseTransport):
 
     async def _send(self, request: httpx2.Request) -> httpx2.Response:
         if self._real is None:
-            self._real = httpx2.AsyncHTTPTransport()
+            self._real = httpx2.AsyncHTTPTransport(verify=self._ssl_context())
         request.headers["connection"] = "close"
         return await _ORIGINAL_ASYNC(self._real, request)
 

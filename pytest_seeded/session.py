@@ -13,6 +13,8 @@ import pytest
 from pytest_seeded.settings import RunSettings
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx2
     from openai import OpenAI
 
@@ -44,6 +46,7 @@ class SeededSession:
     tokens_spent: Counter[str] = field(default_factory=Counter)
     tokens_saved: Counter[str] = field(default_factory=Counter)
     _real_sync: httpx2.HTTPTransport | None = None
+    _ssl_context: ssl.SSLContext | None = None
     _client: OpenAI | None = None
     _client_key: tuple[str | None, str | None] | None = None
 
@@ -63,13 +66,23 @@ class SeededSession:
         self.tokens_saved.update(counts.get("tokens_saved", {}))
 
     def real_sync_transport(self) -> httpx2.HTTPTransport:
-        # Made once per run and only when a call really goes out: each one builds an SSL
-        # context (about 17 ms), which replay never needs.
+        # Made once per run and only when a call really goes out, which replay never does.
         if self._real_sync is None:
             import httpx2
 
-            self._real_sync = httpx2.HTTPTransport()
+            self._real_sync = httpx2.HTTPTransport(verify=self.ssl_context())
         return self._real_sync
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The run's one SSL context, as httpx2 builds its default (system CA store, SSL_CERT_*
+        honoured). Building one reads the CA store, about 17 ms; the async fixture needs a new
+        transport per test, since a connection pool belongs to one event loop, but not a new
+        context: a context is not tied to a loop and may serve many connections."""
+        if self._ssl_context is None:
+            import httpx2
+
+            self._ssl_context = httpx2.create_ssl_context()
+        return self._ssl_context
 
     def fixture_client(self, api_key: str | None, base_url: str | None) -> OpenAI:
         """The seeded_llm client: one per run (and per key and base URL, if a test changes

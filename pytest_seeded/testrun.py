@@ -94,7 +94,9 @@ def async_client(calls: TestCalls) -> AsyncOpenAI:
     """The seeded_async_llm client: one per test (see AsyncSeededTransport)."""
     from openai import AsyncOpenAI
 
-    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=AsyncSeededTransport(calls)))
+    session = calls.item.config.stash[SESSION_KEY]
+    transport = AsyncSeededTransport(calls, session.ssl_context)
+    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=transport))
 
 
 def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:

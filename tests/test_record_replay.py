@@ -168,6 +168,48 @@ def test_async_client_and_app_async_client(project: Project) -> None:
     replayed.stdout.fnmatch_lines(["*3 replayed*"])
 
 
+def test_async_tests_that_call_out_share_one_ssl_context(project: Project) -> None:
+    # An SSL context costs about 17 ms to build (it reads the CA store). The async fixture needs
+    # a new transport per test, its pool being tied to the test's event loop, but not a new
+    # context. The project's conftest counts every context made once it is loaded.
+    project.pytester.makeconftest(
+        """
+        import ssl
+
+        made = []
+        new = ssl.SSLContext.__new__
+
+        def counted(cls, *args, **kwargs):
+            made.append(1)
+            return new(cls, *args, **kwargs)
+
+        ssl.SSLContext.__new__ = staticmethod(counted)
+
+        def pytest_sessionfinish(session):
+            print(f"\\nSSL_CONTEXTS:{len(made)}")
+        """
+    )
+    project.pytester.makepyfile(
+        test_async="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(3))
+        @pytest.mark.asyncio
+        async def test_call(seeded_async_llm, seeded_llm, n):
+            r = await seeded_async_llm.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"async {n}"}])
+            s = seeded_llm.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"sync {n}"}])
+            assert r.choices[0].message.content and s.choices[0].message.content
+        """
+    )
+    # In a subprocess: the conftest replaces ssl.SSLContext for the whole interpreter.
+    result = project.run_subprocess("--llm-mode=record", "-s")
+    result.assert_outcomes(passed=3)
+    assert project.server.seeds_received() == [42] * 6
+    assert _printed(result, "SSL_CONTEXTS:") == "1"
+
+
 def test_seed_precedence_marker_cli_ini_default(project: Project) -> None:
     project.pytester.makepyfile(
         test_seeds="""
