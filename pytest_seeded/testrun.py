@@ -172,7 +172,7 @@ def run_test(
         deactivate()
         env.undo()
         try:
-            _finish(item, calls, assertion, index, location)
+            _finish(calls, assertion, index, location)
         finally:
             forget(location)
             item.user_properties.append((USER_PROPERTY, calls.stats.as_property()))
@@ -208,7 +208,6 @@ def _set_environment(env: pytest.MonkeyPatch, mode: str, base_url: str | None) -
 
 
 def _finish(
-    item: pytest.Item,
     calls: TestCalls,
     assertion: SnapshotAssertion,
     index: str | int,
