@@ -39,6 +39,8 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.retry_after = None
     state.delay = 0.0
     state.invalid_json = False
+    state.volatile = False
+    state.jitter = 0.0
     state.requests.clear()
     return _llm_server
 

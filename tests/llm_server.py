@@ -64,6 +64,12 @@ class ServerState:
     delay: float = 0.0
     # Answer completion requests with 200 and a body that is not JSON.
     invalid_json: bool = False
+    # What real servers do on every answer: a fresh id, the current time, and timings
+    # (llama.cpp's "timings"), while the text stays a function of seed, model and prompt.
+    volatile: bool = False
+    # Wait up to this many seconds, at random, before answering: concurrent calls then
+    # complete in a different order each run.
+    jitter: float = 0.0
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -153,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if state.delay:
             time.sleep(state.delay)
+        if state.jitter:
+            time.sleep(random.random() * state.jitter)
         if state.invalid_json:
             self._send_json(200, b'{"id": "chatcmpl-broken", "choices": [')
             return
@@ -169,10 +177,23 @@ class _Handler(BaseHTTPRequestHandler):
         if state.decorate is not None:
             text = state.decorate(text)
         ident = hashlib.sha256(f"{seed}|{model}|{prompt}".encode()).hexdigest()[:12]
+        if state.volatile:
+            ident = f"{random.getrandbits(48):012x}"
         if body.get("stream"):
             self._stream(kind, ident, model, prompt, text, body)
         else:
-            self._send_json(200, self._complete(kind, ident, model, prompt, text, body))
+            self._send_json(
+                200, self._volatile(self._complete(kind, ident, model, prompt, text, body))
+            )
+
+    def _volatile(self, answer: dict[str, Any]) -> dict[str, Any]:
+        if self.server.state.volatile:
+            answer["created"] = int(time.time() * 1000) + random.randint(0, 999)
+            answer["timings"] = {
+                "prompt_ms": round(random.uniform(1, 9), 3),
+                "predicted_per_second": round(random.uniform(50, 90), 3),
+            }
+        return answer
 
     def _complete(
         self, kind: str, ident: str, model: str, prompt: str, text: str, body: dict[str, Any]
@@ -263,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.connection.shutdown(2)
                 return
-            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+            self._chunk(f"data: {json.dumps(self._volatile(event))}\n\n".encode())
             if state.chunk_delay:
                 time.sleep(state.chunk_delay)
         if (body.get("stream_options") or {}).get("include_usage"):
