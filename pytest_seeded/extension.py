@@ -1,4 +1,6 @@
-"""The syrupy extension that owns the snapshot files: one per (test, seed), written atomically."""
+"""The syrupy extension that owns the snapshot files: one per (test, seed), named by
+``naming.py``, written atomically, and shown to syrupy's unused-snapshot cleanup only when no
+collected test owns them (``cleanup.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from pytest_seeded import naming
 from pytest_seeded.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
@@ -43,11 +46,23 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
     # are pure functions of the test and the index, so they are remembered (bounded).
     @classmethod
     def dirname(cls, *, test_location: PyTestLocation) -> str:
-        return _dirname(test_location.filepath, str(cls.snapshot_dirname))
+        return snapshot_folder(test_location.filepath, str(cls.snapshot_dirname))
 
     @classmethod
     def get_snapshot_name(cls, *, test_location: PyTestLocation, index: SnapshotIndex = 0) -> str:
         return _snapshot_name(test_location, index)
+
+    @classmethod
+    def matches_test_location(
+        cls, *, test_location: PyTestLocation, snapshot_location: str
+    ) -> bool:
+        # syrupy relates a file to a test by the test id's prefix; the plugin's names drop a
+        # seed-matrix parameter and may carry a digest, so it relates them by its own rule.
+        folder, name = os.path.split(snapshot_location)
+        if os.path.normpath(folder) != os.path.normpath(cls.dirname(test_location=test_location)):
+            return False
+        stem = name.removesuffix(f".{FILE_EXTENSION}")
+        return naming.owner_key(stem) in naming.owner_keys(test_location.item)
 
     @classmethod
     def discovery_dirname(cls, *, test_location: PyTestLocation) -> str:
@@ -68,6 +83,26 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
         two on a folder of decoys) in a fraction of the time. Any other layout, from a
         subclass, goes the way syrupy goes.
         """
+        discovered = self._discover_all(test_location, ignore_extensions)
+        # Files a collected test owns (under any seed) are not syrupy's to call unused: only
+        # orphans are shown to it. Without the run's ownership (syrupy rebuilding a worker's
+        # report), show none: a file that is not shown is never deleted.
+        from pytest_seeded.cleanup import WATCH_KEY
+
+        config = getattr(test_location.item, "config", None)
+        watch = config.stash.get(WATCH_KEY, None) if config is not None else None
+        if watch is None:
+            return SnapshotCollections()
+        ownership = watch.ownership()
+        orphans = SnapshotCollections()
+        for collection in discovered:
+            if not ownership.owns(collection.location):
+                orphans.add(collection)
+        return orphans
+
+    def _discover_all(
+        self, test_location: PyTestLocation, ignore_extensions: list[str] | None
+    ) -> SnapshotCollections:
         discovery_dir = self.discovery_dirname(test_location=test_location)
         if discovery_dir != os.path.dirname(self.dirname(test_location=test_location)):
             return super().discover_snapshots(
@@ -83,7 +118,7 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
                 continue
             for entry in _entries(folder.path):
                 name = entry.name
-                if name.endswith(suffix) and not name.startswith(".") and entry.is_file():
+                if name.endswith(suffix) and not name.startswith(".") and _is_file(entry):
                     collection = SnapshotCollection(location=entry.path)
                     collection.add(Snapshot(name=name[: -len(suffix)]))
                     discovered.add(collection)
@@ -181,12 +216,22 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # a symlink loop, or a link into a folder that cannot be read
+        return False
+
+
 @functools.lru_cache(maxsize=256)
-def _dirname(filepath: str, snapshot_dirname: str) -> str:
+def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
+    """syrupy's folder for a test module's single-file snapshots: __snapshots__/<module>."""
     path = Path(filepath)
-    return str(path.parent / snapshot_dirname / path.stem)
+    return os.path.normpath(path.parent / snapshot_dirname / path.stem)
 
 
 @functools.lru_cache(maxsize=1024)
 def _snapshot_name(test_location: PyTestLocation, index: SnapshotIndex) -> str:
+    if isinstance(index, str) and index.startswith("seed="):
+        return naming.stem(test_location.item, int(index[len("seed=") :]))
     return SingleFileSnapshotExtension.get_snapshot_name(test_location=test_location, index=index)

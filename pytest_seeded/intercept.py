@@ -71,6 +71,13 @@ class CallStats:
     rerecorded: int = 0
     missing: int = 0
     unreadable: int = 0
+    # What happened to the test's snapshot file (at most one of these is 1).
+    file_new: int = 0
+    file_changed: int = 0
+    file_unchanged: int = 0
+    file_replayed: int = 0
+    # --llm-mode=record-new: why this test was (re-)recorded.
+    recorded_because: list[str] = field(default_factory=list)
     drifts: list[tuple[str | None, str | None]] = field(default_factory=list)
     determinism: list[dict[str, Any]] = field(default_factory=list)
     tokens_spent: dict[str, int] = field(default_factory=dict)
@@ -89,6 +96,11 @@ class CallStats:
             "rerecorded": self.rerecorded,
             "missing": self.missing,
             "unreadable": self.unreadable,
+            "file_new": self.file_new,
+            "file_changed": self.file_changed,
+            "file_unchanged": self.file_unchanged,
+            "file_replayed": self.file_replayed,
+            "recorded_because": self.recorded_because,
             "drifts": [list(d) for d in self.drifts],
             "determinism": self.determinism,
             "tokens_spent": self.tokens_spent,
@@ -133,6 +145,7 @@ class TestCalls:
         scrub: frozenset[str] = frozenset(),
         snapshot_path: str,
         recorded: Recording | None,
+        rerecord_command: str = "",
     ) -> None:
         self.item = item
         # item.ihook builds a hook proxy on every access: take it once per test.
@@ -146,6 +159,11 @@ class TestCalls:
         self.nodeid = item.nodeid
         self.snapshot_path = snapshot_path
         self.recorded = recorded
+        # What a message tells the user to run to re-record this test (hints.py).
+        self.rerecord_command = rerecord_command
+        self.rerecord_hint = f"Re-record it with: {rerecord_command}"
+        # record-new: why a call cannot go out (no key for api.openai.com), said when one must.
+        self.cannot_call: str | None = None
         self._used = [False] * (len(recorded.calls) if recorded else 0)
         # Slots in request order, filled when each response is complete, so concurrent calls
         # are written in the order the test made them. A slot whose attempt failed (an error
@@ -153,6 +171,12 @@ class TestCalls:
         self.new_calls: dict[int, RecordedCall] = {}
         self._pending: set[int] = set()
         self._next_slot = 0
+        # Each slot's first slot among the calls open at the same time: concurrent calls
+        # reach the server in the scheduler's order, so they are stored by request instead,
+        # and a re-record does not reorder the file.
+        self._group: dict[int, int] = {}
+        # Slots answered by the model (not from the snapshot, as record-new may).
+        self.live_slots: set[int] = set()
         # Set when the drift policy says "record": live calls are written at teardown.
         self.rerecord = False
         # The test's call phase outcome ("passed", "failed", "skipped"), set when pytest reports
@@ -164,8 +188,9 @@ class TestCalls:
 
     def handle(self, request: httpx2.Request, send: SyncSend) -> httpx2.Response:
         prepared = self._prepare(request)
-        if self.mode == "replay":
-            return self._replay(prepared, is_async=False)
+        offline = self._answer_offline(prepared, is_async=False)
+        if offline is not None:
+            return offline
         slot = self._reserve()
         # --llm-repeat: the extra answers are read whole first, so the one the test gets can
         # still stream.
@@ -190,8 +215,9 @@ class TestCalls:
 
     async def ahandle(self, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
         prepared = self._prepare(request)
-        if self.mode == "replay":
-            return self._replay(prepared, is_async=True)
+        offline = self._answer_offline(prepared, is_async=True)
+        if offline is not None:
+            return offline
         slot = self._reserve()
         extra: list[tuple[str | None, str]] = []
         try:
@@ -255,9 +281,37 @@ class TestCalls:
         recorded = RecordedRequest(str(stored["method"]), str(stored["path"]), stored["body"])
         return _Prepared(request, recorded, is_completion)
 
+    def _answer_offline(self, prepared: _Prepared, *, is_async: bool) -> httpx2.Response | None:
+        """The answer from the snapshot, where the mode gives one; None to call the model."""
+        if self.mode == "replay":
+            return self._replay(prepared, is_async=is_async)
+        if self.mode != "record-new":
+            return None
+        # record-new: what the snapshot answers is replayed (and kept in the new recording);
+        # the rest calls the model, and the test is recorded anew at teardown.
+        found = self._find(prepared.recorded) if self.recorded is not None else None
+        if found is not None:
+            assert self.recorded is not None
+            self._used[found] = True
+            call = self.recorded.calls[found]
+            slot = self._reserve()
+            self.new_calls[slot] = call
+            self._pending.discard(slot)
+            return self._replay_response(call, prepared, is_async=is_async)
+        if self.recorded is None:
+            reason = "no snapshot"
+        else:
+            reason = f"the request of call #{self._next_slot + 1} is not in the snapshot"
+        if reason not in self.stats.recorded_because:
+            self.stats.recorded_because.append(reason)
+        if self.cannot_call:
+            pytest.fail(self.cannot_call, pytrace=False)
+        return None
+
     def _reserve(self) -> int:
         slot = self._next_slot
         self._next_slot += 1
+        self._group[slot] = self._group[min(self._pending)] if self._pending else slot
         self._pending.add(slot)
         return slot
 
@@ -296,7 +350,11 @@ class TestCalls:
         return self.recorded.calls[found]
 
     def _replay(self, prepared: _Prepared, *, is_async: bool) -> httpx2.Response:
-        call = self._lookup(prepared)
+        return self._replay_response(self._lookup(prepared), prepared, is_async=is_async)
+
+    def _replay_response(
+        self, call: RecordedCall, prepared: _Prepared, *, is_async: bool
+    ) -> httpx2.Response:
         self.stats.replayed += 1
         response = call.response
         _add_tokens(self.stats.tokens_saved, response)
@@ -338,6 +396,7 @@ class TestCalls:
             prepared.recorded, response, _fingerprint_of(response), _output_of(response)
         )
         self.new_calls[slot] = call
+        self.live_slots.add(slot)
         self._pending.discard(slot)
         if extra:
             self._measure(slot + 1, [(call.fingerprint, call.output), *extra])
@@ -411,8 +470,7 @@ class TestCalls:
             f"pytest-seeded: live output of call #{number} differs from the snapshot "
             f"(seed {self.seed}, fingerprint {live.fingerprint!r}, {how}{score})\n"
             f"snapshot: {self.snapshot_path}\n{problem}{diff}"
-            f"If the new output is right, re-record with: pytest {quote_nodeid(self.nodeid)} "
-            "--llm-mode=record",
+            f"If the new output is right, re-record it with: {self.rerecord_command}",
             pytrace=False,
         )
 
@@ -432,7 +490,7 @@ class TestCalls:
             f"pytest-seeded: system_fingerprint changed for call #{number} of "
             f"{self.nodeid}: recorded {old!r}, live {new!r}. "
             "The model or its serving setup changed, so the snapshot cannot be compared. "
-            f"Re-record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
+            f"{self.rerecord_hint}"
         )
         if policy == "warn":
             self.stats.drifted += 1
@@ -454,13 +512,13 @@ class TestCalls:
         return (
             f"pytest-seeded: no snapshot for {self.nodeid} with seed {self.seed}.\n"
             f"Expected: {self.snapshot_path}\n"
-            f"Record it with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
+            f"Record it with: {self.rerecord_command}"
         )
 
     def _mismatch_message(self, wanted: RecordedRequest) -> str:
         assert self.recorded is not None
         unused = [c for n, c in enumerate(self.recorded.calls) if not self._used[n]]
-        rerecord = f"Re-record with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record"
+        rerecord = self.rerecord_hint
         if not unused:
             return (
                 f"pytest-seeded: {self.nodeid} made more calls than its snapshot holds "
@@ -491,16 +549,37 @@ class TestCalls:
             f"holds {len(self._used)} (seed {self.seed}): recorded call"
             f"{'s' * (len(left) != 1)} #{', #'.join(map(str, left))} went unused. The test "
             "changed since it was recorded, or the file was edited.\n"
-            f"Snapshot: {self.snapshot_path}\n"
-            f"Re-record with: pytest {quote_nodeid(self.nodeid)} --llm-mode=record",
+            f"Snapshot: {self.snapshot_path}\n{self.rerecord_hint}",
             pytrace=False,
         )
 
+    def writes_snapshot(self) -> bool:
+        """Whether this test's snapshot is (re-)written at teardown, if the test passes."""
+        if self.mode == "record" or self.rerecord:
+            return True
+        if self.mode != "record-new":
+            return False
+        if self.recorded is not None and not all(self._used) and not self.stats.recorded_because:
+            left = len(self._used) - sum(self._used)
+            self.stats.recorded_because.append(
+                f"the snapshot holds {left} call{'s' * (left != 1)} the test no longer makes"
+            )
+        return bool(self.stats.recorded_because)
+
     def finished_calls(self) -> list[RecordedCall] | None:
-        """The new recording's calls, or None if a call never completed."""
+        """The new recording's calls in a stable order (the order the test made them, and by
+        request among calls that were open at once), or None if a call never completed."""
         if self._pending:
             return None
-        return [self.new_calls[slot] for slot in sorted(self.new_calls)]
+
+        def order(slot: int) -> tuple[int, str]:
+            group = self._group.get(slot, slot)
+            together = sum(1 for s in self.new_calls if self._group.get(s, s) == group) > 1
+            if not together:
+                return group, ""
+            return group, json.dumps(self.new_calls[slot].request.to_json(), sort_keys=True)
+
+        return [self.new_calls[slot] for slot in sorted(self.new_calls, key=order)]
 
 
 class FingerprintDriftWarning(pytest.PytestWarning):

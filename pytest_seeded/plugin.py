@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_seeded.cleanup import WATCH_KEY, RunWatch
 from pytest_seeded.session import (
     LLM_FIXTURES,
     RUNNING_CALLS_KEY,
@@ -26,10 +27,13 @@ from pytest_seeded.settings import (
     DEFAULT_SEED,
     DRIFT_POLICIES,
     MODES,
+    ON_OLD_POLICIES,
+    age_type,
     agreement_type,
     compare_type,
     drift_type,
     mode_type,
+    on_old_type,
     repeat_type,
     resolve_run_settings,
     seed_type,
@@ -59,7 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=(
             f"how LLM calls are answered: {', '.join(MODES)} (default: ini llm_mode, else "
             f"{DEFAULT_MODE}). replay answers from snapshots offline; live calls the model and "
-            "compares with the snapshot; record calls the model and writes snapshots."
+            "compares with the snapshot; record calls the model and writes snapshots; "
+            "record-new replays what the snapshots answer and records only the tests they do "
+            "not (no snapshot, or a changed request)."
         ),
     )
     group.addoption(
@@ -114,7 +120,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write the run's calls, drift, determinism and token counts as JSON to PATH",
     )
+    group.addoption(
+        "--llm-max-age",
+        dest="llm_max_age",
+        type=age_type,
+        default=None,
+        metavar="DAYS",
+        help="warn about (or, with --llm-on-old=fail, fail) tests whose snapshot was recorded "
+        "more than DAYS days ago: providers retire and change models (default: ini "
+        "llm_max_age, else no limit)",
+    )
+    group.addoption(
+        "--llm-on-old",
+        dest="llm_on_old",
+        type=on_old_type,
+        default=None,
+        metavar="POLICY",
+        help=f"what a snapshot older than --llm-max-age does: {', '.join(ON_OLD_POLICIES)} "
+        "(default: ini llm_on_old, else warn)",
+    )
     parser.addini("llm_mode", f"default for --llm-mode (default {DEFAULT_MODE})", default="")
+    parser.addini("llm_max_age", "default for --llm-max-age (days)", default="")
+    parser.addini("llm_on_old", "default for --llm-on-old (warn or fail)", default="")
     parser.addini("llm_seed", f"default for --llm-seed (default {DEFAULT_SEED})", default="")
     parser.addini(
         "llm_compare", f"default for --llm-compare (default {DEFAULT_COMPARE})", default=""
@@ -145,6 +172,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = SeededSession(resolve_run_settings(config))
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(_CountsCollector(session), "seeded-counts")
+    watch = RunWatch(config)
+    config.stash[WATCH_KEY] = watch
+    config.pluginmanager.register(watch, "seeded-run-watch")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -155,17 +185,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
-    # Under --snapshot-update, syrupy deletes at session end every snapshot it thinks unused.
-    # After Ctrl-C (or pytest.exit) it cannot know: a run interrupted while collecting had
-    # seen no test, and syrupy deleted every snapshot of the project (tests/test_guarantees.py
-    # reproduces it). Cleaning up is for complete runs only: set syrupy's own
-    # --snapshot-no-cleanup before syrupy's (tryfirst) hook reads it; only a wrapper is
-    # sure to run before it.
-    if exitstatus == pytest.ExitCode.INTERRUPTED and getattr(
-        session.config.option, "update_snapshots", False
-    ):
-        session.config.option.no_cleanup = True
-    return (yield)
+    # Under --snapshot-update, syrupy deletes at session end every snapshot it did not see
+    # used. The files a collected test owns are hidden from it (cleanup.py); the orphans it
+    # may delete only after a complete run. Otherwise set syrupy's own --snapshot-no-cleanup,
+    # before syrupy's (tryfirst) hook reads it: only a wrapper is sure to run before it.
+    config = session.config
+    watch = config.stash[WATCH_KEY]
+    option = config.option
+    if getattr(option, "update_snapshots", False) and not getattr(option, "no_cleanup", False):
+        reasons = watch.incomplete(session, exitstatus)
+        if reasons:
+            option.no_cleanup = True
+            watch.held_back = reasons
+    result = yield
+    from pytest_seeded.cleanup import orphans_after
+
+    seeded = config.stash[SESSION_KEY]
+    seeded.deleted, seeded.kept_orphans = orphans_after(config)
+    seeded.held_back = watch.held_back
+    return result
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -232,7 +270,7 @@ class _CountsCollector:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.tests:
+    if session is None or not (session.tests or session.deleted):
         return
     from pytest_seeded.report import summary_lines
 

@@ -24,6 +24,12 @@ LABELS = (
     ("missing", "missing from snapshots"),
     ("unreadable", "unreadable snapshot file(s)"),
 )
+FILE_LABELS = (
+    ("file_new", "new"),
+    ("file_changed", "changed"),
+    ("file_unchanged", "unchanged"),
+    ("file_replayed", "replayed"),
+)
 
 
 def summary_lines(session: SeededSession) -> list[str]:
@@ -39,6 +45,7 @@ def summary_lines(session: SeededSession) -> list[str]:
         f"mode {settings.mode}, seed {seeds}; {session.tests} tests used the LLM fixtures",
         f"calls: {counts or 'none'}",
     ]
+    lines += _file_lines(session)
     for (old, new), tests in session.drifts.items():
         lines.append(f"system_fingerprint changed {old!r} -> {new!r} in {len(tests)} test(s):")
         lines += [f"  {nodeid}" for nodeid in tests]
@@ -46,6 +53,28 @@ def summary_lines(session: SeededSession) -> list[str]:
         lines.append("re-record the affected tests with --llm-mode=record")
     lines += _determinism_lines(session)
     lines += _token_lines(session)
+    return lines
+
+
+def _file_lines(session: SeededSession) -> list[str]:
+    """What happened to the snapshot files, in plain words: written (new or changed), left
+    byte for byte (unchanged), replayed, deleted."""
+    files = [
+        f"{session.totals[name]} {label}" for name, label in FILE_LABELS if session.totals[name]
+    ]
+    if session.deleted:
+        files.append(f"{len(session.deleted)} deleted (no collected test owns them)")
+    lines = [f"snapshot files: {', '.join(files)}"] if files else []
+    for path in session.deleted:
+        lines.append(f"  deleted {path}")
+    for nodeid, why in sorted(session.recorded_because.items()):
+        lines.append(f"recorded {nodeid}: {'; '.join(why)}")
+    if session.kept_orphans and session.held_back:
+        lines.append(
+            f"{len(session.kept_orphans)} snapshot file(s) that no collected test owns were kept, "
+            f"not deleted: {'; '.join(session.held_back)}. A complete run of the whole suite "
+            "with --snapshot-update deletes them."
+        )
     return lines
 
 
@@ -94,6 +123,11 @@ def json_report(session: SeededSession) -> dict[str, Any]:
         "repeat": settings.repeat,
         "tests": session.tests,
         "calls": {name: session.totals[name] for name, _ in LABELS},
+        "files": {
+            **{label: session.totals[name] for name, label in FILE_LABELS},
+            "deleted": session.deleted,
+        },
+        "recorded_because": session.recorded_because,
         "fingerprint_changes": [
             {"old": old, "new": new, "tests": tests} for (old, new), tests in session.drifts.items()
         ],

@@ -32,6 +32,10 @@ COUNT_NAMES = (
     "rerecorded",
     "missing",
     "unreadable",
+    "file_new",
+    "file_changed",
+    "file_unchanged",
+    "file_replayed",
 )
 
 
@@ -45,6 +49,13 @@ class SeededSession:
     determinism: list[dict[str, Any]] = field(default_factory=list)
     tokens_spent: Counter[str] = field(default_factory=Counter)
     tokens_saved: Counter[str] = field(default_factory=Counter)
+    # --llm-mode=record-new: the tests it recorded, and why.
+    recorded_because: dict[str, list[str]] = field(default_factory=dict)
+    # Orphaned snapshot files (no collected test owns them) deleted, and kept, at session end.
+    deleted: list[str] = field(default_factory=list)
+    kept_orphans: list[str] = field(default_factory=list)
+    # Why --snapshot-update deleted nothing this run (cleanup.RunWatch.incomplete).
+    held_back: list[str] = field(default_factory=list)
     _real_sync: httpx2.HTTPTransport | None = None
     _ssl_context: ssl.SSLContext | None = None
     _client: OpenAI | None = None
@@ -62,6 +73,8 @@ class SeededSession:
             if nodeid not in tests:
                 tests.append(nodeid)
         self.determinism += counts.get("determinism", [])
+        if counts.get("recorded_because"):
+            self.recorded_because[nodeid] = list(counts["recorded_because"])
         self.tokens_spent.update(counts.get("tokens_spent", {}))
         self.tokens_saved.update(counts.get("tokens_saved", {}))
 

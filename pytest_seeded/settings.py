@@ -13,8 +13,11 @@ import pytest
 from pytest_seeded.compare import Policy, parse_policy
 from pytest_seeded.scrub import field_names
 
-Mode = Literal["replay", "live", "record"]
-MODES: tuple[Mode, ...] = ("replay", "live", "record")
+Mode = Literal["replay", "live", "record", "record-new"]
+MODES: tuple[Mode, ...] = ("replay", "live", "record", "record-new")
+# The modes that may call the model and write snapshots.
+RECORDING_MODES: tuple[Mode, ...] = ("record", "record-new")
+ON_OLD_POLICIES = ("warn", "fail")
 DEFAULT_MODE: Mode = "replay"
 # A fixed default, not a random one as in pytest-randomly: snapshots are keyed by seed, so the
 # default must be the same on every machine and every run.
@@ -69,6 +72,25 @@ def repeat_type(value: str) -> int:
     return number
 
 
+def age_type(value: str) -> float:
+    """argparse type for --llm-max-age: a number of days, like 90 or 0.5."""
+    try:
+        days = float(value)
+    except ValueError:
+        days = -1.0
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"takes a number of days > 0, like 180; got {value!r}")
+    return days
+
+
+def on_old_type(value: str) -> str:
+    if value not in ON_OLD_POLICIES:
+        raise argparse.ArgumentTypeError(
+            f"takes one of {', '.join(ON_OLD_POLICIES)}; got {value!r}"
+        )
+    return value
+
+
 def agreement_type(value: str) -> float:
     try:
         rate = float(value)
@@ -95,6 +117,9 @@ class RunSettings:
     report_path: str | None = None
     # JSON fields and query parameters never stored (lower-cased), from ini llm_scrub_fields.
     scrub_fields: frozenset[str] = frozenset()
+    # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
+    max_age_days: float | None = None
+    on_old: str = "warn"
 
     @property
     def seed(self) -> int:
@@ -126,7 +151,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
     update = bool(getattr(config.option, "update_snapshots", False))
     cli_mode: Mode | None = config.getoption("llm_mode")
     if cli_mode is not None:
-        if update and cli_mode != "record":
+        if update and cli_mode not in RECORDING_MODES:
             raise pytest.UsageError(
                 f"--snapshot-update re-records snapshots, but --llm-mode={cli_mode} was given: "
                 "drop one of them (--snapshot-update alone records)."
@@ -161,6 +186,10 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         )
     base_url = str(config.getini("llm_base_url") or "").strip() or None
     min_agreement = config.getoption("llm_min_agreement")
+    max_age = config.getoption("llm_max_age") or _ini(
+        config, "llm_max_age", age_type, "llm_max_age"
+    )
+    on_old = config.getoption("llm_on_old") or _ini(config, "llm_on_old", on_old_type, "llm_on_old")
     return RunSettings(
         mode=mode,
         mode_source=mode_source,
@@ -173,6 +202,8 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         min_agreement=1.0 if min_agreement is None else min_agreement,
         report_path=config.getoption("llm_report"),
         scrub_fields=field_names(config.getini("llm_scrub_fields")),
+        max_age_days=max_age,
+        on_old=on_old or "warn",
     )
 
 

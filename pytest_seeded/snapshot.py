@@ -1,14 +1,21 @@
 """The snapshot format: every call one test made under one seed, as versioned, readable JSON.
 
-A file holds ``schema_version``, ``seed`` and ``calls``; each call its request (method, path,
-JSON body with the seed), the ``system_fingerprint`` it was answered under, the output text for
+A file holds ``schema_version``, ``seed``, ``recorded`` (when, and with which versions: optional,
+for people and for ``--llm-max-age``) and ``calls``; each call its request (method, path, JSON
+body with the seed), the ``system_fingerprint`` it was answered under, the output text for
 humans, and the response (a JSON body, or a stream's events one per line so git diffs read well).
+
+Re-recording is byte-stable: a call whose request, fingerprint and output are unchanged keeps
+its stored response as it was (ids, timestamps and server timings included), and a recording
+whose calls are all unchanged keeps its file, provenance included, byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pytest_seeded.errors import SnapshotFormatError
@@ -64,6 +71,17 @@ class RecordedCall:
             "response": self.response.to_json(),
         }
 
+    def same_as(self, other: RecordedCall) -> bool:
+        """Whether a new answer says what this recorded one says, for the same request: what
+        decides whether a re-record changes the file (not ids, timestamps or timings)."""
+        return (
+            self.request == other.request
+            and self.fingerprint == other.fingerprint
+            and self.output == other.output
+            and self.response.status == other.response.status
+            and self.response.is_stream == other.response.is_stream
+        )
+
 
 @dataclass(frozen=True)
 class LLMCall:
@@ -84,10 +102,44 @@ class Recording:
     # The text this recording was read from, kept so that replay hands syrupy the file's own
     # text back instead of dumping it again.
     source: str | None = None
+    # When and with what it was recorded: {"at": ISO time, "pytest_seeded": ..., "openai": ...}.
+    provenance: dict[str, str] | None = None
+
+    @property
+    def recorded_at(self) -> datetime | None:
+        at = (self.provenance or {}).get("at")
+        return datetime.fromisoformat(at) if at else None
+
+
+def reuse_unchanged(old: Recording | None, new: list[RecordedCall]) -> list[RecordedCall]:
+    """The new calls, each replaced by an old one that says the same (so its stored form,
+    volatile fields and all, stays as it was in the file)."""
+    if old is None:
+        return new
+    pool: list[RecordedCall | None] = list(old.calls)
+    out = []
+    for call in new:
+        found = next((n for n, o in enumerate(pool) if o is not None and o.same_as(call)), None)
+        if found is None:
+            out.append(call)
+        else:
+            out.append(pool[found])  # type: ignore[arg-type]
+            pool[found] = None
+    return out
+
+
+def unchanged(old: Recording | None, calls: list[RecordedCall]) -> bool:
+    """Whether ``calls`` (from reuse_unchanged) are exactly the old recording's, in any order:
+    concurrent calls may reach the server in another order each run."""
+    if old is None:
+        return False
+    return Counter(map(id, old.calls)) == Counter(map(id, calls))
 
 
 def dumps(recording: Recording) -> str:
-    head = {"schema_version": SCHEMA_VERSION, "seed": recording.seed}
+    head: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "seed": recording.seed}
+    if recording.provenance:
+        head["recorded"] = recording.provenance
     lines = ["{"]
     lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
     if not recording.calls:
@@ -149,9 +201,28 @@ def loads(text: str, path: str) -> Recording:
             problem = f"schema_version must be {SCHEMA_VERSION}, got {version!r}"
         raise SnapshotFormatError(path, problem)
     seed = _need(doc, "seed", int, path, "")
+    provenance = _provenance(doc.get("recorded"), path)
     calls_raw = _need(doc, "calls", list, path, "")
     calls = [_load_call(raw, path, f"calls[{n}]") for n, raw in enumerate(calls_raw)]
-    return Recording(seed=seed, calls=calls, source=text)
+    return Recording(seed=seed, calls=calls, source=text, provenance=provenance)
+
+
+def _provenance(raw: Any, path: str) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise SnapshotFormatError(path, "field 'recorded' should be an object of strings")
+    at = raw.get("at")
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise SnapshotFormatError(
+                path,
+                "recorded.at should be an ISO 8601 time, like 2026-11-25T13:31:00+00:00; "
+                f"got {at!r}",
+            ) from None
+    return dict(raw)
 
 
 def _load_call(raw: Any, path: str, where: str) -> RecordedCall:

@@ -4,26 +4,32 @@ when a test asks for an LLM fixture."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from collections.abc import Callable, Generator, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx2
 import pytest
 
+from pytest_seeded import naming
+from pytest_seeded.cleanup import WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
 from pytest_seeded.extension import (
+    FILE_EXTENSION,
     SeededSnapshotExtension,
     forget,
     read_snapshot_text,
     remember,
 )
+from pytest_seeded.hints import rerecord_command
 from pytest_seeded.intercept import (
     AsyncSeededTransport,
     TestCalls,
     activate,
     deactivate,
-    quote_nodeid,
 )
 from pytest_seeded.session import (
     LLM_FIXTURES,
@@ -33,11 +39,12 @@ from pytest_seeded.session import (
 )
 from pytest_seeded.settings import (
     OPENAI_DEFAULT_BASE_URL,
+    RunSettings,
     client_base_url,
     seeds_for,
     test_settings,
 )
-from pytest_seeded.snapshot import Recording, dumps, loads
+from pytest_seeded.snapshot import Recording, dumps, loads, reuse_unchanged, unchanged
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -66,7 +73,7 @@ def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T])
         seed = int(matrix[0])
     else:
         seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
-    runner = run_test(request, seed, bool(matrix))
+    runner = run_test(request, seed)
     calls = next(runner)
     item.stash[RUNNING_CALLS_KEY] = calls
     try:
@@ -123,35 +130,51 @@ def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
     )
 
 
-def run_test(
-    request: pytest.FixtureRequest, seed: int, matrix: bool
-) -> Generator[TestCalls, None, None]:
+def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, None, None]:
     item = request.node
-    session = request.config.stash[SESSION_KEY]
+    config = request.config
+    session = config.stash[SESSION_KEY]
     settings = session.settings
-    # In a seed matrix the test id carries the seed already (test_x[seed=2]), and so does the
-    # file name; otherwise the seed is added to it: test_x[seed=42].
-    index: str | int = 0 if matrix else f"seed={seed}"
+    ownership = config.stash[WATCH_KEY].ownership()
+    # The seed is the assertion's index: the extension names the file from the test and the
+    # seed alone (naming.py), so a seed matrix and a single --llm-seed share it.
+    index = f"seed={seed}"
     assertion = snapshot_assertion(request)
     location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
-    shown = _shown_path(location, request.config)
+    shown = _shown_path(location, config)
+    command = rerecord_command(item, seed, settings)
+    other = ownership.collisions.get(item.nodeid)
+    if other is not None:
+        raise pytest.fail.Exception(
+            f"pytest-seeded: {item.nodeid} and {other} would share one snapshot file ({shown}). "
+            "Give one of them another name or parameter id (pytest.param(..., id=...)).",
+            pytrace=False,
+        )
 
-    recorded: Recording | None = None
-    if settings.mode != "record":
-        try:
-            recorded = _load(location, shown)
-        except SnapshotFormatError as exc:
+    # Read in every mode: replay and live answer from it, record keeps it byte for byte when
+    # nothing changed. Only record forgives a file it cannot read: it is about to replace it.
+    existing: Recording | None = None
+    source = location
+    try:
+        existing, source = _load_existing(location, item, seed, ownership)
+        if source != location:
+            shown = _shown_path(source, config)
+    except SnapshotFormatError as exc:
+        if settings.mode == "record":
+            # syrupy compares the new text with the file's before writing: hand it the bytes
+            # as they are, whatever they hold.
+            remember(location, _read_raw(location) or "")
+        else:
+            forget(location)
             item.user_properties.append((USER_PROPERTY, {"unreadable": 1}))
-            # Still the test's file: tell syrupy it is in use, or --snapshot-update would
-            # delete what the user may want to mend by hand.
-            _keep(assertion, index, location)
             raise pytest.fail.Exception(
                 f"pytest-seeded: cannot read the snapshot of {item.nodeid}: {exc.path}\n"
                 f"{exc.problem}\n"
-                f"Fix or delete the file, or re-record it with: pytest {quote_nodeid(item.nodeid)} "
-                "--llm-mode=record",
+                f"Fix or delete the file, or re-record it with: {command}",
                 pytrace=False,
             ) from None
+    if existing is not None and settings.mode != "record":
+        _check_age(existing, item.nodeid, shown, settings, command)
 
     calls = TestCalls(
         item=item,
@@ -161,10 +184,11 @@ def run_test(
         min_agreement=settings.min_agreement,
         scrub=settings.scrub_fields,
         snapshot_path=shown,
-        recorded=recorded,
+        recorded=None if settings.mode == "record" else existing,
+        rerecord_command=command,
     )
     env = pytest.MonkeyPatch()
-    _set_environment(env, settings.mode, client_base_url(settings))
+    calls.cannot_call = _set_environment(env, settings.mode, client_base_url(settings))
     activate(calls)
     try:
         yield calls
@@ -172,10 +196,52 @@ def run_test(
         deactivate()
         env.undo()
         try:
-            _finish(calls, assertion, index, location)
+            _finish(calls, assertion, index, location, existing, source)
         finally:
             forget(location)
             item.user_properties.append((USER_PROPERTY, calls.stats.as_property()))
+
+
+def _load_existing(
+    location: str, item: pytest.Item, seed: int, ownership: Ownership
+) -> tuple[Recording | None, str]:
+    """The test's recording and the file it came from: its own, or one an earlier version of
+    the plugin named for it (read only if no other collected test has that name now)."""
+    recording = _load(location, _shown_path(location, item.config))
+    if recording is not None:
+        return recording, location
+    folder = os.path.dirname(location)
+    for stem in naming.legacy_stems(item, seed):
+        path = os.path.join(folder, f"{stem}.{FILE_EXTENSION}")
+        # Not if the old name is another test's name today (two ids that cleaned to one).
+        taken = naming.owner_key(stem) != naming.base_name(item) and ownership.current_owner(path)
+        if os.path.isfile(path) and not taken:
+            recording = _load(path, _shown_path(path, item.config))
+            if recording is not None:
+                return recording, path
+    return None, location
+
+
+def _check_age(
+    recording: Recording, nodeid: str, shown: str, settings: RunSettings, command: str
+) -> None:
+    if settings.max_age_days is None or recording.recorded_at is None:
+        return
+    at = recording.recorded_at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    days = (datetime.now(UTC) - at).total_seconds() / 86400
+    if days <= settings.max_age_days:
+        return
+    message = (
+        f"pytest-seeded: the snapshot of {nodeid} was recorded {days:.0f} days ago "
+        f"({recording.provenance and recording.provenance.get('at')}), more than "
+        f"--llm-max-age={settings.max_age_days:g}: the model behind it may have been changed "
+        f"or retired since.\nSnapshot: {shown}\nRe-record it with: {command}"
+    )
+    if settings.on_old == "fail":
+        raise pytest.fail.Exception(message, pytrace=False)
+    warnings.warn(SnapshotAgeWarning(message), stacklevel=1)
 
 
 def _load(location: str, shown: str) -> Recording | None:
@@ -190,72 +256,101 @@ def _load(location: str, shown: str) -> Recording | None:
     return None if text is None else loads(text, shown)
 
 
-def _set_environment(env: pytest.MonkeyPatch, mode: str, base_url: str | None) -> None:
-    """Let the code under test build its own clients as it would in production."""
+def _set_environment(env: pytest.MonkeyPatch, mode: str, base_url: str | None) -> str | None:
+    """Let the code under test build its own clients as it would in production. Returns why no
+    call may go out, where only some calls will (record-new without a key)."""
     if base_url and not os.environ.get("OPENAI_BASE_URL"):
         env.setenv("OPENAI_BASE_URL", base_url)
     if os.environ.get("OPENAI_API_KEY"):
-        return
-    if mode == "replay" or (base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL):
-        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
-        return
-    pytest.fail(
+        return None
+    no_key = (
         f"pytest-seeded: --llm-mode={mode} calls {OPENAI_DEFAULT_BASE_URL}, but OPENAI_API_KEY "
         "is not set. Set it, or point OPENAI_BASE_URL (or the llm_base_url ini option) at an "
-        "OpenAI-compatible server.",
-        pytrace=False,
+        "OpenAI-compatible server."
     )
+    if mode == "replay" or (base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL):
+        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
+        return None
+    if mode == "record-new":
+        # Tests whose snapshots answer every request need no key; one that must call the
+        # model fails then, saying why.
+        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
+        return no_key
+    env.undo()
+    pytest.fail(no_key, pytrace=False)
 
 
 def _finish(
     calls: TestCalls,
     assertion: SnapshotAssertion,
-    index: str | int,
+    index: str,
     location: str,
+    existing: Recording | None,
+    source: str,
 ) -> None:
-    """Write the new recording (record mode, passing test) and tell syrupy the file is in use,
-    so that --snapshot-update never deletes a snapshot a test still has."""
-    keep: Recording | None = calls.recorded
-    passed = calls.outcome == "passed"
-    if calls.mode == "record" or calls.rerecord:
+    """Write the new recording (a recording mode, passing test) through syrupy, byte for byte
+    the old file when nothing that matters changed; tell syrupy a replayed or live snapshot
+    passed. A test that did not pass writes nothing and leaves its file as it was."""
+    if calls.outcome != "passed":
+        return
+    stats = calls.stats
+    if calls.writes_snapshot():
         new_calls = calls.finished_calls()
-        if passed and new_calls:
-            keep = Recording(seed=calls.seed, calls=new_calls)
-            text = dumps(keep)
-            keep.source = text
-            if _read_raw(location) != text:
-                SeededSnapshotExtension.write_snapshot(
-                    snapshot_location=location,
-                    snapshots=[(text, assertion.test_location, index)],
-                )
-            # What syrupy recalls next is the new text, not what this test read at setup.
-            remember(location, text)
-            if calls.mode == "record":
-                calls.stats.recorded += len(new_calls)
-        else:
-            # A failing test records nothing: the snapshot on disk, if any, stays as it was.
-            _keep(assertion, index, location)
+        if not new_calls:
+            stats.recorded_because.clear()  # nothing to record: the file stays as it is
             return
-    if keep is not None:
-        _named(assertion, index).assert_match(keep)
-        _release(assertion)
-    if calls.mode != "record" and not calls.rerecord and passed:
+        calls_kept = reuse_unchanged(existing, new_calls)
+        renamed = existing is not None and source != location
+        if existing is not None and existing.source and unchanged(existing, calls_kept):
+            text = existing.source
+            if not renamed:
+                stats.file_unchanged += 1
+        else:
+            text = dumps(Recording(calls.seed, calls_kept, provenance=provenance()))
+            if existing is None and not os.path.lexists(location):
+                stats.file_new += 1
+            elif not renamed:  # changed, or replacing a file that could not be read
+                stats.file_changed += 1
+        if renamed:
+            stats.file_changed += 1
+        stats.recorded += len(calls.live_slots)
+        _assert(assertion, index, text, update=True)
+        if renamed:
+            # Recorded under today's name: the file an earlier version named is superseded.
+            with contextlib.suppress(OSError):
+                os.unlink(source)
+        return
+    if existing is not None and source == location:
         calls.check_all_used()
+        stats.file_replayed += calls.mode in ("replay", "record-new")
+        _assert(assertion, index, existing.source or "", update=False)
 
 
-def _named(assertion: SnapshotAssertion, index: str | int) -> SnapshotAssertion:
-    # Index 0 is syrupy's first unnamed assertion: the file is named after the test alone.
-    return assertion(name=index) if isinstance(index, str) else assertion
+def _assert(assertion: SnapshotAssertion, index: str, text: str, *, update: bool) -> None:
+    """Hand the file's text to syrupy: it counts the snapshot as passed, generated or updated,
+    and (in update mode) writes it, through the extension's atomic write, when it differs."""
+    assertion.update_snapshots = update or assertion.update_snapshots
+    _named(assertion, index).assert_match(text)
+    _release(assertion)
 
 
-def _keep(assertion: SnapshotAssertion, index: str | int, location: str) -> None:
-    """Mark the file on disk, whatever it holds, as used by this test, without rewriting it."""
-    existing = _read_raw(location)
-    if existing is not None:
-        # Through the read cache, so that a file that is not even UTF-8 compares equal too.
-        remember(location, existing)
-        _named(assertion, index).assert_match(existing)
-        _release(assertion)
+def provenance() -> dict[str, str]:
+    """When and with what a recording was made; not part of what decides a re-record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"at": datetime.now(UTC).replace(microsecond=0).isoformat()}
+    for package in ("pytest-seeded", "openai"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[package.replace("-", "_")] = version(package)
+    return out
+
+
+class SnapshotAgeWarning(pytest.PytestWarning):
+    """A snapshot was recorded longer ago than ``--llm-max-age`` (with ``--llm-on-old=warn``)."""
+
+
+def _named(assertion: SnapshotAssertion, index: str) -> SnapshotAssertion:
+    return assertion(name=index)
 
 
 def _release(assertion: SnapshotAssertion) -> None:
@@ -271,7 +366,7 @@ def _read_raw(location: str) -> str | None:
     try:
         with open(location, encoding="utf-8", errors="surrogateescape") as handle:
             return handle.read()
-    except (FileNotFoundError, IsADirectoryError):
+    except OSError:
         return None
 
 

@@ -211,7 +211,7 @@ def test_a_snapshot_with_more_calls_than_the_test_makes_fails_it(project: Projec
             "*test_it.py::test_chat made 1 call, but its snapshot holds 2 (seed 42): recorded "
             "call #2 went unused*",
             "Snapshot: __snapshots__/test_it/test_chat?seed=42?.seeded.jsonc",
-            "Re-record with: pytest test_it.py::test_chat --llm-mode=record",
+            "Re-record it with: pytest test_it.py::test_chat --llm-mode=record",
         ]
     )
     assert path.read_bytes() == edited

@@ -64,7 +64,7 @@ def test_live_mismatch_fails_with_a_unified_diff(project: Project) -> None:
             "*--- snapshot*",
             "*+++ live*",
             f"*-{recorded}*",
-            "*re-record with: pytest test_chat.py::test_chat --llm-mode=record*",
+            "*re-record it with: pytest test_chat.py::test_chat --llm-mode=record*",
             "*1 mismatched live*",
         ]
     )

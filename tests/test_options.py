@@ -29,7 +29,9 @@ def test_a_bad_seed_is_a_usage_error(project: Project) -> None:
 def test_a_bad_mode_is_a_usage_error(project: Project) -> None:
     result = project.run("--llm-mode=replai")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*--llm-mode*takes one of replay, live, record; got 'replai'*"])
+    result.stderr.fnmatch_lines(
+        ["*--llm-mode*takes one of replay, live, record, record-new; got 'replai'*"]
+    )
 
 
 def test_bad_ini_values_are_usage_errors(project: Project) -> None:
@@ -37,7 +39,7 @@ def test_bad_ini_values_are_usage_errors(project: Project) -> None:
     result = project.run()
     assert result.ret == 4
     result.stderr.fnmatch_lines(
-        ["*ini option llm_mode takes one of replay, live, record; got 'sometimes'*"]
+        ["*ini option llm_mode takes one of replay, live, record, record-new; got 'sometimes'*"]
     )
     project.write_ini("llm_seed = forty\n")
     result = project.run()

@@ -288,7 +288,7 @@ def test_changed_prompt_fails_with_a_request_diff(project: Project) -> None:
             "*--- recorded request*",
             '*-      "content": "a haiku about rain",*',
             '*+      "content": "a haiku about snow",*',
-            "*Re-record with*",
+            "*Re-record it with*",
         ]
     )
     assert project.snapshots() == before

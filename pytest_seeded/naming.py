@@ -1,0 +1,149 @@
+"""How a test's snapshot file is named: one name per test and seed, the same whether the seed
+comes from a seed matrix or a single ``--llm-seed``, short enough for any file system, and never
+shared by two tests.
+
+A name is ``<test>[<parameters>][seed=<N>]``: the test's name with its parameter id, the seed
+taken out of it (a seed matrix adds the seed as a parameter), then the seed. Where syrupy's
+filename cleaning would lose characters (``a/b`` and ``ab`` both become ``ab``) or the name
+would be too long, the parameters are cut and a digest of the full name is added, so two tests
+never share a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
+
+if TYPE_CHECKING:
+    import pytest
+
+# A file name may have 255 bytes; the atomic write's temporary file adds ".<name>.<8>.tmp"
+# (14 bytes) and the extension ".seeded.jsonc" 13 more. 200 leaves room for both.
+MAX_STEM_BYTES = 200
+DIGEST_CHARS = 10
+_SEED_SUFFIX = re.compile(r"\[seed=-?\d+\]$")
+# Earlier versions named a seed-matrix file after the test id, where the seed is one of the
+# parameters: test_topic[seed=2-rain].
+_MATRIX_SEED = re.compile(r"^seed=-?\d+(?:-|$)|-seed=-?\d+(?=-|$)")
+
+# The fixtures that can carry a seed-matrix parameter (pytest_generate_tests puts it on one).
+SEED_PARAM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
+
+
+def matrix_seed(item: pytest.Item) -> int | None:
+    """The seed a seed matrix gave this test, or None outside one."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in SEED_PARAM_FIXTURES:
+        if name in params:
+            return int(params[name])
+    return None
+
+
+def parameter_ids(item: pytest.Item) -> list[str]:
+    """The test's parameter ids, without the seed a matrix added."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return []
+    ids = [str(i) for i in getattr(callspec, "_idlist", ())]
+    if not ids and "[" in item.name:  # pytest without _idlist: one id holding them all
+        ids = [item.name[item.name.index("[") + 1 : -1]]
+    seed = matrix_seed(item)
+    if seed is not None:
+        token = f"seed={seed}"
+        if token in ids:
+            ids.remove(token)
+        elif ids:
+            ids = [_MATRIX_SEED.sub("", "-".join(ids), count=1)]
+    return [i for i in ids if i]
+
+
+def _test_name(item: pytest.Item) -> str:
+    """Class path and function name, as syrupy names it: TestClass.test_method."""
+    parts = item.nodeid.split("::")[1:]
+    function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return ".".join([*parts[:-1], function])
+
+
+def _clean(name: str) -> str:
+    # syrupy's own rule for file names: no path separators, wildcards or control characters.
+    return SingleFileSnapshotExtension._sanitize_filename(name)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
+
+
+def _fit(text: str, budget: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``budget`` bytes."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= budget:
+        return text
+    return encoded[:budget].decode("utf-8", "ignore")
+
+
+def base_name(item: pytest.Item) -> str:
+    """The seedless part of a test's snapshot name: ``test_x`` or ``test_x[params]``."""
+    name = _test_name(item)
+    ids = parameter_ids(item)
+    raw = f"{name}[{'-'.join(ids)}]" if ids else name
+    clean = _clean(raw)
+    # Room for "[seed=-2147483648]" after the base.
+    budget = MAX_STEM_BYTES - 20
+    if clean == raw and len(raw.encode("utf-8", "surrogatepass")) <= budget:
+        return raw
+    # Lossy or too long: keep a readable prefix, and a digest of the full name that tells
+    # this test from any other whose name cleans or cuts to the same prefix.
+    digest = _digest(raw)
+    head = _clean(name)
+    params = _clean("-".join(ids))
+    room = budget - len(head.encode()) - DIGEST_CHARS - 3
+    if room < 0:  # a function name longer than any file name: cut it too
+        return f"{_fit(head, budget - DIGEST_CHARS - 3)}[~{digest}]"
+    return f"{head}[{_fit(params, room)}~{digest}]"
+
+
+def stem(item: pytest.Item, seed: int) -> str:
+    """The snapshot file's name without its extension."""
+    return f"{base_name(item)}[seed={seed}]"
+
+
+def legacy_stems(item: pytest.Item, seed: int) -> list[str]:
+    """Names earlier versions gave this test's file, still read (and renamed on record) so that
+    no recording is lost to a change of naming."""
+    names = []
+    if matrix_seed(item) is not None:
+        # A seed matrix used the test id, seed parameter included, as the whole name.
+        names.append(_clean(f"{_test_name(item)}{item.name[len(item.name.split('[', 1)[0]) :]}"))
+    raw_ids = parameter_ids(item)
+    if raw_ids:
+        # The same file, read by a single-seed run.
+        names.append(_clean(f"{_test_name(item)}[seed={seed}-{'-'.join(raw_ids)}]"))
+    raw = f"{_test_name(item)}[{'-'.join(raw_ids)}]" if raw_ids else _test_name(item)
+    names.append(f"{_clean(raw)}[seed={seed}]")
+    own = stem(item, seed)
+    return [n for n in dict.fromkeys(names) if n != own]
+
+
+def owner_key(file_stem: str) -> str:
+    """The seedless name a snapshot file belongs to, whichever seed and naming it has."""
+    match = _SEED_SUFFIX.search(file_stem)
+    if match:
+        return file_stem[: match.start()]
+    # Earlier seed-matrix names: test_x[seed=2] and test_x[seed=2-rain].
+    if file_stem.endswith("]") and "[" in file_stem:
+        head, _, inner = file_stem[:-1].partition("[")
+        inner = _MATRIX_SEED.sub("", inner, count=1)
+        return f"{head}[{inner}]" if inner else head
+    return file_stem
+
+
+def owner_keys(item: pytest.Item) -> set[str]:
+    """Every seedless name under which a file belongs to this test (today's and earlier)."""
+    keys = {base_name(item)}
+    ids = parameter_ids(item)
+    raw = f"{_test_name(item)}[{'-'.join(ids)}]" if ids else _test_name(item)
+    keys.add(_clean(raw))
+    return keys
