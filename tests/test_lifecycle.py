@@ -424,3 +424,27 @@ def test_syrupys_summary_does_not_say_a_failed_live_run_passed(project: Project)
     live.assert_outcomes(failed=1)
     assert "snapshot passed" not in live.stdout.str()
     assert "snapshots passed" not in live.stdout.str()
+
+
+def test_syrupys_unused_snapshot_flags_work_on_orphaned_files(project: Project) -> None:
+    before = recorded_project(project)
+    orphan = project.pytester.path / "__snapshots__/test_suite/test_gone[seed=42].seeded.jsonc"
+    orphan.write_bytes(before["__snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"])
+    project.offline()
+    plain = project.run()
+    assert plain.ret == 1  # syrupy fails a run that leaves a snapshot unused
+    plain.stdout.fnmatch_lines(["*1 snapshot unused.*"])
+    warned = project.run("--snapshot-warn-unused", "--snapshot-details")
+    assert warned.ret == 0
+    warned.stdout.fnmatch_lines(["*Unused*test_gone*"])
+    project.base_url = project.server.url
+    project.write_ini()
+    kept = project.run("--snapshot-update", "--snapshot-no-cleanup")
+    assert kept.ret == 0
+    assert orphan.exists()
+    gone = project.run("--snapshot-update")
+    gone.stdout.fnmatch_lines(
+        ["*1 unused snapshot deleted.*", "*1 deleted (no collected test owns them)"]
+    )
+    assert not orphan.exists()
+    assert set(files(project)) == set(before)
