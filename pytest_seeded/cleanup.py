@@ -23,7 +23,10 @@ import pytest
 
 from pytest_seeded import naming
 
-SNAPSHOT_SUFFIX = ".seeded.jsonc"
+# The snapshot files' extension; extension.py holds the extension, but the entry module needs
+# the name without importing syrupy's machinery.
+FILE_EXTENSION = "seeded.jsonc"
+SNAPSHOT_SUFFIX = f".{FILE_EXTENSION}"
 
 
 class Ownership:
@@ -86,6 +89,8 @@ class RunWatch:
         self._ownership: Ownership | None = None
         # Set at session end when deletion was held back: why, for the summary.
         self.held_back: list[str] = []
+        # The user listed the files' extension in --snapshot-ignore-file-extensions.
+        self.user_ignores_ours = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

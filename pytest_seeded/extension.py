@@ -4,8 +4,10 @@ collected test owns them (``cleanup.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from pytest_seeded import naming
+from pytest_seeded.cleanup import FILE_EXTENSION
 from pytest_seeded.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
@@ -26,10 +29,9 @@ if TYPE_CHECKING:
         SnapshotIndex,
     )
 
-# Not ".json": syrupy's JSONSnapshotExtension claims every file ending in .json and deletes
-# ours as unused under --snapshot-update. JSONC is a superset of JSON, so editors still
-# highlight it, and no syrupy extension claims it.
-FILE_EXTENSION = "seeded.jsonc"
+# FILE_EXTENSION is "seeded.jsonc", not ".json": syrupy's JSONSnapshotExtension claims every
+# file ending in .json and deletes ours as unused under --snapshot-update. JSONC is a
+# superset of JSON, so editors still highlight it, and no syrupy extension claims it.
 
 
 class SeededSnapshotExtension(SingleFileSnapshotExtension):
@@ -83,7 +85,6 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
         two on a folder of decoys) in a fraction of the time. Any other layout, from a
         subclass, goes the way syrupy goes.
         """
-        discovered = self._discover_all(test_location, ignore_extensions)
         # Files a collected test owns (under any seed) are not syrupy's to call unused: only
         # orphans are shown to it. Without the run's ownership (syrupy rebuilding a worker's
         # report), show none: a file that is not shown is never deleted.
@@ -91,8 +92,12 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
 
         config = getattr(test_location.item, "config", None)
         watch = config.stash.get(WATCH_KEY, None) if config is not None else None
-        if watch is None:
+        if watch is None or watch.user_ignores_ours:
             return SnapshotCollections()
+        # The plugin put its extension on syrupy's ignore list, for syrupy's other extensions
+        # (plugin.py); its own listing goes on.
+        others = [e for e in ignore_extensions or [] if e != FILE_EXTENSION.rsplit(".", 1)[-1]]
+        discovered = self.list_snapshots(test_location, others)
         ownership = watch.ownership()
         orphans = SnapshotCollections()
         for collection in discovered:
@@ -100,9 +105,10 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
                 orphans.add(collection)
         return orphans
 
-    def _discover_all(
+    def list_snapshots(
         self, test_location: PyTestLocation, ignore_extensions: list[str] | None
     ) -> SnapshotCollections:
+        """Every snapshot file of this layout in the test's snapshot folder, owned or not."""
         discovery_dir = self.discovery_dirname(test_location=test_location)
         if discovery_dir != os.path.dirname(self.dirname(test_location=test_location)):
             return super().discover_snapshots(
@@ -177,7 +183,14 @@ def write_atomically(path: Path, text: str) -> None:
     """Write through a temporary file and rename it over the target, so that a run killed at
     any point leaves either the old file or the complete new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    # A run killed mid-write (kill -9) leaves its temporary file: one writer per file, so any
+    # left over for this name is such a leftover.
+    for entry in _entries(str(path.parent)):
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -191,13 +204,36 @@ def write_atomically(path: Path, text: str) -> None:
 
 def read_snapshot_text(path: str) -> str | None:
     """Read a snapshot file for a test and keep its text for syrupy's recall at teardown."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
+    raw = read_regular_file(path)
+    if raw is None:
         return None
+    text = raw.decode("utf-8")
     remember(path, text)
     return text
+
+
+class NotARegularFile(OSError):
+    """A snapshot's name is taken by a FIFO, a socket, a device or a folder."""
+
+
+def read_regular_file(path: str) -> bytes | None:
+    """The bytes of a regular file, None if there is none; never blocks. A FIFO with a
+    snapshot's name made replay hang forever in open(): it is opened without blocking and
+    refused, as anything else that is not a regular file is."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+            raise NotARegularFile(f"not a regular file but {kind}")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def remember(path: str, text: str) -> None:

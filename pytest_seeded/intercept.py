@@ -27,7 +27,7 @@ import pytest
 
 from pytest_seeded.compare import Verdict, compare, unified_diff
 from pytest_seeded.determinism import measure
-from pytest_seeded.scrub import public_path, scrub_fields
+from pytest_seeded.scrub import public_path, scrub_fields, scrub_values, sent_secrets
 from pytest_seeded.settings import DRIFT_POLICIES, Mode, TestSettings
 from pytest_seeded.snapshot import (
     JSON_CONTENT_TYPE,
@@ -121,6 +121,8 @@ class _Prepared:
     request: httpx2.Request
     recorded: RecordedRequest
     is_completion: bool
+    # The credentials the request carried (none in replay: nothing is stored there).
+    secrets: frozenset[str] = frozenset()
 
 
 def is_sdk_request(request: httpx2.Request) -> bool:
@@ -209,7 +211,8 @@ class TestCalls:
         if _content_type(response) == SSE_CONTENT_TYPE:
             stream = _TeeStream(response, _StreamCapture(response, self, prepared, slot, extra))
             return _rebuilt(response, prepared.request, stream)
-        body = _decode(response, response.read())
+        # read() decodes any content-encoding already: decoding again broke gzip answers.
+        body = response.read()
         self._complete(prepared, slot, _json_response(response, body), extra)
         return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
 
@@ -236,7 +239,7 @@ class TestCalls:
                 response, _StreamCapture(response, self, prepared, slot, extra)
             )
             return _rebuilt(response, prepared.request, stream)
-        body = _decode(response, await response.aread())
+        body = await response.aread()
         self._complete(prepared, slot, _json_response(response, body), extra)
         return _rebuilt(response, prepared.request, httpx2.ByteStream(body))
 
@@ -279,7 +282,8 @@ class TestCalls:
         }
         self.hook.pytest_seeded_scrub(request=stored, response=None)
         recorded = RecordedRequest(str(stored["method"]), str(stored["path"]), stored["body"])
-        return _Prepared(request, recorded, is_completion)
+        secrets = sent_secrets(request) if self.mode != "replay" else frozenset()
+        return _Prepared(request, recorded, is_completion, secrets)
 
     def _answer_offline(self, prepared: _Prepared, *, is_async: bool) -> httpx2.Response | None:
         """The answer from the snapshot, where the mode gives one; None to call the model."""
@@ -317,7 +321,7 @@ class TestCalls:
 
     def _sample(self, response: httpx2.Response, raw: bytes) -> tuple[str | None, str]:
         """(fingerprint, output) of one repeated answer, for the determinism measure."""
-        body = _decode(response, raw)
+        body = raw  # read whole by read()/aread(), which decode the content-encoding
         if _content_type(response) == SSE_CONTENT_TYPE:
             parser = SSEParser()
             parser.feed(body)
@@ -358,19 +362,7 @@ class TestCalls:
         self.stats.replayed += 1
         response = call.response
         _add_tokens(self.stats.tokens_saved, response)
-        headers = {"content-type": response.content_type}
-        stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
-        if response.events is not None:
-            stream = (
-                _AsyncReplayStream(response.events) if is_async else _ReplayStream(response.events)
-            )
-        else:
-            body = response.body
-            text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-            stream = httpx2.ByteStream(text.encode())
-        return httpx2.Response(
-            response.status, headers=headers, stream=stream, request=prepared.request
-        )
+        return replay_response(response, prepared.request, is_async=is_async)
 
     def _complete(
         self,
@@ -381,10 +373,10 @@ class TestCalls:
     ) -> None:
         _add_tokens(self.stats.tokens_spent, response)
         stored = response.to_json()
-        if self.scrub:
-            for key in ("body", "events"):
-                if key in stored:
-                    stored[key] = scrub_fields(stored[key], self.scrub)
+        for key in ("body", "events"):
+            if key in stored:
+                # A server or gateway may echo the request's credentials in its answer.
+                stored[key] = scrub_values(scrub_fields(stored[key], self.scrub), prepared.secrets)
         self.hook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
         response = RecordedResponse(
             int(stored["status"]),
@@ -600,6 +592,22 @@ def _choices_of(response: RecordedResponse) -> dict[int, Choice]:
     if response.events is not None:
         return stream_choices(response.events)
     return body_choices(response.body)
+
+
+def replay_response(
+    response: RecordedResponse, request: httpx2.Request, *, is_async: bool
+) -> httpx2.Response:
+    """The HTTP answer a recorded response replays as: its status, content type and body, or
+    its events as a stream, chunk by chunk."""
+    headers = {"content-type": response.content_type}
+    stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
+    if response.events is not None:
+        stream = _AsyncReplayStream(response.events) if is_async else _ReplayStream(response.events)
+    else:
+        body = response.body
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        stream = httpx2.ByteStream(text.encode())
+    return httpx2.Response(response.status, headers=headers, stream=stream, request=request)
 
 
 # -- the transports -----------------------------------------------------------------------
@@ -824,11 +832,6 @@ def _decompressor(response: httpx2.Response) -> Any:
         # wbits 47: accept a gzip or a zlib header, whichever the server sent.
         return zlib.decompressobj(47)
     return None
-
-
-def _decode(response: httpx2.Response, raw: bytes) -> bytes:
-    decompressor = _decompressor(response)
-    return decompressor.decompress(raw) + decompressor.flush() if decompressor else raw
 
 
 def _json_response(response: httpx2.Response, body: bytes) -> RecordedResponse:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seeded.cleanup import WATCH_KEY, RunWatch
+from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, RunWatch
 from pytest_seeded.session import (
     LLM_FIXTURES,
     RUNNING_CALLS_KEY,
@@ -157,6 +157,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "llm_allow_secret_fields",
+        "JSON field names whose text may be stored even though it looks like a live credential "
+        "(sk-... keys, AKIA..., bearer tokens, JWTs); one or more per line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
         "llm_base_url",
         "OpenAI-compatible base URL for the LLM fixtures when OPENAI_BASE_URL is not set",
         default="",
@@ -181,6 +188,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # syrupy's other extensions (its default, amber, above all) walk __snapshots__ and call
+    # every file they do not own an unknown collection, to be deleted by --snapshot-update:
+    # the plugin's files of other seeds, of failed tests, of a run where no LLM test started.
+    # Its own ignore list keeps them off those walks; the plugin's extension alone lists its
+    # files, and shows syrupy only those no collected test owns. Before syrupy reads it.
+    option = session.config.option
+    if not hasattr(option, "ignore_file_extensions"):
+        return
+    ignored = list(option.ignore_file_extensions or [])
+    ours = FILE_EXTENSION.rsplit(".", 1)[-1]
+    session.config.stash[WATCH_KEY].user_ignores_ours = ours in ignored
+    if ours not in ignored:
+        option.ignore_file_extensions = [*ignored, ours]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -265,7 +289,13 @@ class _CountsCollector:
         if self.session.settings.report_path and not hasattr(session.config, "workerinput"):
             from pytest_seeded.report import write_json_report
 
-            write_json_report(self.session, session.config)
+            try:
+                write_json_report(self.session, session.config)
+            except OSError as exc:  # the folder went away, or filled up, during the run
+                self.session.report_error = (
+                    f"could not write --llm-report={self.session.settings.report_path}: "
+                    f"{exc.strerror or exc}"
+                )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -52,6 +52,8 @@ def summary_lines(session: SeededSession) -> list[str]:
     if session.drifts:
         lines.append("re-record the affected tests with --llm-mode=record")
     lines += _determinism_lines(session)
+    if session.report_error:
+        lines.append(f"ERROR: {session.report_error}")
     lines += _token_lines(session)
     return lines
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -117,6 +119,8 @@ class RunSettings:
     report_path: str | None = None
     # JSON fields and query parameters never stored (lower-cased), from ini llm_scrub_fields.
     scrub_fields: frozenset[str] = frozenset()
+    # Fields where text shaped like a credential may be stored (ini llm_allow_secret_fields).
+    allow_secret_fields: frozenset[str] = frozenset()
     # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
     max_age_days: float | None = None
     on_old: str = "warn"
@@ -200,11 +204,35 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         on_drift=on_drift or DEFAULT_DRIFT,
         repeat=repeat,
         min_agreement=1.0 if min_agreement is None else min_agreement,
-        report_path=config.getoption("llm_report"),
+        report_path=_report_path(config),
         scrub_fields=field_names(config.getini("llm_scrub_fields")),
+        allow_secret_fields=field_names(config.getini("llm_allow_secret_fields")),
         max_age_days=max_age,
         on_old=on_old or "warn",
     )
+
+
+def _report_path(config: pytest.Config) -> str | None:
+    """--llm-report's path, checked before the first test runs: a run should not end in a
+    traceback, without its summary, because of where the report was to go."""
+    value: str | None = config.getoption("llm_report")
+    if value is None:
+        return None
+    path = Path(config.invocation_params.dir, value)
+    if path.is_dir():
+        raise pytest.UsageError(
+            f"--llm-report={value} is a folder: name a file in it, like {path / 'llm-report.json'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--llm-report={value}: cannot write a file there ({exc.strerror}); name a path in "
+            "a folder you can write to"
+        ) from None
+    return value
 
 
 def marker_kwargs(item: pytest.Item) -> dict[str, Any]:

@@ -13,6 +13,7 @@ whose calls are all unchanged keeps its file, provenance included, byte for byte
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,8 @@ from typing import Any
 from pytest_seeded.errors import SnapshotFormatError
 
 SCHEMA_VERSION = 1
+# A JSON escape of a UTF-16 surrogate: only then can a loaded string hold a lone one.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
 
@@ -188,6 +191,17 @@ def loads(text: str, path: str) -> Recording:
         ) from None
     except RecursionError:
         raise SnapshotFormatError(path, "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SnapshotFormatError(path, f"not valid JSON ({exc})") from None
+    if _ESCAPED_SURROGATE.search(text):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SnapshotFormatError(
+                path,
+                f"holds a lone surrogate ({exc.object[exc.start]!a}): not valid Unicode, so it "
+                "cannot be replayed as UTF-8",
+            ) from None
     if not isinstance(doc, dict):
         raise SnapshotFormatError(path, f"expected a JSON object, got {_kind(doc)}")
     version = doc.get("schema_version")
@@ -243,7 +257,15 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
         body=req["body"],
     )
     status = _need(resp, "status", int, path, f"{where}.response")
+    if not 100 <= status <= 599:
+        raise SnapshotFormatError(path, f"{where}.response.status: {status} is not an HTTP status")
     content_type = _need(resp, "content_type", str, path, f"{where}.response")
+    if not content_type.isascii() or not content_type.isprintable():
+        raise SnapshotFormatError(
+            path,
+            f"{where}.response.content_type: {content_type!a} cannot be an HTTP header "
+            "(printable ASCII only)",
+        )
     if "events" in resp:
         events = _need(resp, "events", list, path, f"{where}.response")
         for n, event in enumerate(events):

@@ -15,12 +15,13 @@ import httpx2
 import pytest
 
 from pytest_seeded import naming
-from pytest_seeded.cleanup import WATCH_KEY, Ownership
+from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
 from pytest_seeded.extension import (
-    FILE_EXTENSION,
+    NotARegularFile,
     SeededSnapshotExtension,
     forget,
+    read_regular_file,
     read_snapshot_text,
     remember,
 )
@@ -31,6 +32,7 @@ from pytest_seeded.intercept import (
     activate,
     deactivate,
 )
+from pytest_seeded.scrub import credentials_in
 from pytest_seeded.session import (
     LLM_FIXTURES,
     RUNNING_CALLS_KEY,
@@ -44,7 +46,14 @@ from pytest_seeded.settings import (
     seeds_for,
     test_settings,
 )
-from pytest_seeded.snapshot import Recording, dumps, loads, reuse_unchanged, unchanged
+from pytest_seeded.snapshot import (
+    RecordedCall,
+    Recording,
+    dumps,
+    loads,
+    reuse_unchanged,
+    unchanged,
+)
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -251,6 +260,8 @@ def _load(location: str, shown: str) -> Recording | None:
         raise SnapshotFormatError(
             shown, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from None
+    except NotARegularFile as exc:
+        raise SnapshotFormatError(shown, str(exc)) from None
     except OSError as exc:
         raise SnapshotFormatError(shown, f"cannot be read ({exc.strerror})") from None
     return None if text is None else loads(text, shown)
@@ -306,6 +317,7 @@ def _finish(
             if not renamed:
                 stats.file_unchanged += 1
         else:
+            _refuse_credentials(calls, calls_kept)
             text = dumps(Recording(calls.seed, calls_kept, provenance=provenance()))
             if existing is None and not os.path.lexists(location):
                 stats.file_new += 1
@@ -324,6 +336,26 @@ def _finish(
         calls.check_all_used()
         stats.file_replayed += calls.mode in ("replay", "record-new")
         _assert(assertion, index, existing.source or "", update=False)
+
+
+def _refuse_credentials(calls: TestCalls, recorded: list[RecordedCall]) -> None:
+    """The last check before a file is written: nothing shaped like a live credential."""
+    allowed = calls.item.config.stash[SESSION_KEY].settings.allow_secret_fields
+    found = [
+        (f"calls[{n}].{path}", kind)
+        for n, call in enumerate(recorded)
+        for path, kind in credentials_in(call.to_json(), allowed)
+    ]
+    if found:
+        where = "\n".join(f"  {path}: {kind}" for path, kind in found)
+        raise pytest.fail.Exception(
+            f"pytest-seeded: {calls.nodeid} was not recorded: its recording holds text shaped "
+            f"like a live credential, and a snapshot is committed to git.\n{where}\n"
+            "Remove it with the llm_scrub_fields ini option or the pytest_seeded_scrub hook; "
+            "if it is not a credential, name the field in the llm_allow_secret_fields ini "
+            f"option. The snapshot on disk ({calls.snapshot_path}) is unchanged.",
+            pytrace=False,
+        )
 
 
 def _assert(assertion: SnapshotAssertion, index: str, text: str, *, update: bool) -> None:
@@ -364,10 +396,10 @@ def _release(assertion: SnapshotAssertion) -> None:
 
 def _read_raw(location: str) -> str | None:
     try:
-        with open(location, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.read()
+        raw = read_regular_file(location)
     except OSError:
         return None
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")
 
 
 def _shown_path(location: str, config: pytest.Config) -> str:

@@ -4,30 +4,57 @@ the OpenAI response shapes (chat, legacy completions, and their streams)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 
 class SSEParser:
-    """Incremental server-sent-events parser: feed bytes as they arrive, get whole events."""
+    """Incremental server-sent-events parser: feed bytes as they arrive, get whole events.
+
+    Lines may end in LF, CRLF or a bare CR, as the SSE specification allows. Each byte is
+    looked at a bounded number of times, so capture stays linear in the size of the stream
+    even when one event spans many chunks (a 40 MB event once took 43 s, quadratic).
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
+        # Where the search for the next blank line resumes: all before it has none.
+        self._scanned = 0
+        # The last chunk ended in CR: a LF opening the next one belongs to it.
+        self._after_cr = False
         self.events: list[dict[str, Any]] = []
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
-        # Events end with a blank line; servers use \n, some \r\n.
-        self._buffer = self._buffer.replace(b"\r\n", b"\n")
-        while b"\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split(b"\n\n", 1)
-            self._add(block)
+        if not data:
+            return
+        if self._after_cr and data.startswith(b"\n"):
+            data = data[1:]
+        self._after_cr = data.endswith(b"\r")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while True:
+            end = buffer.find(b"\n\n", max(self._scanned - 1, start))
+            if end < 0:
+                break
+            self._add(bytes(buffer[start:end]))
+            start = self._scanned = end + 2
+        if start:
+            del buffer[:start]
+            self._scanned = 0
+        self._scanned = max(len(buffer) - 1, 0)
 
     def close(self) -> None:
         if self._buffer.strip():
-            self._add(self._buffer)
-        self._buffer = b""
+            self._add(bytes(self._buffer))
+        self._buffer = bytearray()
+        self._scanned = 0
 
     def _add(self, block: bytes) -> None:
         name: str | None = None
@@ -59,7 +86,8 @@ def encode_sse(events: list[dict[str, Any]]) -> Iterator[bytes]:
         data = event.get("data")
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
         head = f"event: {event['event']}\n" if "event" in event else ""
-        lines = "".join(f"data: {line}\n" for line in text.split("\n"))
+        # SSE's three line endings: a CR left inside a data line would end it on replay.
+        lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
         yield f"{head}{lines}\n".encode()
 
 

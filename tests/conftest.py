@@ -8,6 +8,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+# pytester's in-process runs restore sys.modules after each run, dropping what the run
+# imported. httpx2 (imported by the tests) caches httpcore2's exception classes on first use:
+# if httpcore2 were imported inside a run, the next run's classes would not match that cache
+# and a timeout would surface as a raw httpcore2 error. Import both here, once.
+import httpcore2  # noqa: F401
+import httpx2  # noqa: F401
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,6 +47,9 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.invalid_json = False
     state.volatile = False
     state.jitter = 0.0
+    state.echo_in_body = False
+    state.gzip = False
+    state.sse_newline = "\n"
     state.requests.clear()
     return _llm_server
 
@@ -82,8 +91,8 @@ class Project:
     def run(self, *args: str) -> pytest.RunResult:
         return self.pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args)
 
-    def run_subprocess(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    def run_subprocess(self, *args: str, timeout: float | None = None) -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=timeout)
 
     def snapshots(self) -> dict[str, str]:
         root = self.pytester.path

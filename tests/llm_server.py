@@ -7,12 +7,14 @@ it keeps every request it received, so tests can prove what the plugin sent.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import random
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +72,13 @@ class ServerState:
     # Wait up to this many seconds, at random, before answering: concurrent calls then
     # complete in a different order each run.
     jitter: float = 0.0
+    # Echo the request's credentials (headers and the full URL) in the answer's body, as a
+    # misconfigured gateway or a debugging endpoint does.
+    echo_in_body: bool = False
+    # Send answers gzip-compressed (content-encoding: gzip), whatever the client asked for.
+    gzip: bool = False
+    # Line endings of SSE streams: "\n", "\r\n" or "\r".
+    sse_newline: str = "\n"
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
+        if self.server.state.gzip:
+            data = gzip.compress(data)
+            self.send_header("content-encoding", "gzip")
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_loopback")
@@ -187,6 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _volatile(self, answer: dict[str, Any]) -> dict[str, Any]:
+        if self.server.state.echo_in_body:
+            answer["echo"] = {
+                "url": self.path,
+                **{
+                    name: self.headers[name]
+                    for name in ("authorization", "api-key", "x-api-key")
+                    if name in self.headers
+                },
+            }
         if self.server.state.volatile:
             answer["created"] = int(time.time() * 1000) + random.randint(0, 999)
             answer["timings"] = {
@@ -253,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
+        self._gzip = zlib.compressobj(wbits=31) if state.gzip else None
+        if self._gzip is not None:
+            self.send_header("content-encoding", "gzip")
         self.end_headers()
         pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
         chunks: list[dict[str, Any]] = []
@@ -305,6 +329,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"")
 
     def _chunk(self, data: bytes) -> None:
+        """Write one chunk of the chunked body; b"" ends the body."""
+        newline = self.server.state.sse_newline
+        if newline != "\n":
+            data = data.replace(b"\n", newline.encode())
+        compressor = getattr(self, "_gzip", None)
+        if compressor is not None:
+            # Each event flushed as it goes, as a compressing proxy streams it.
+            if data:
+                data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            else:
+                tail = compressor.flush(zlib.Z_FINISH)
+                self.wfile.write(f"{len(tail):x}\r\n".encode() + tail + b"\r\n")
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 

@@ -4,6 +4,7 @@ with the plugin's own error."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -14,12 +15,14 @@ import subprocess
 import sys
 import time
 
+import httpx2
 import pytest
 from conftest import Project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_seeded.errors import SnapshotFormatError
+from pytest_seeded.intercept import replay_response
 from pytest_seeded.snapshot import Recording, loads
 
 CHAT = """
@@ -388,3 +391,66 @@ def test_snapshot_update_stopped_during_collection_deletes_nothing(
     result = project.run("--snapshot-update")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert project.snapshots() == before
+
+
+# Snapshot documents of the right shape whose leaves are anything JSON can hold: whatever
+# loads must replay, as the SDK would read it, without an error that is not the plugin's.
+LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.sampled_from(["\ud800", "\udfff", "x\r\ny", "a\rb", "[DONE]", "9" * 5000])
+)
+ANY = st.recursive(
+    LEAF,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=10,
+)
+EVENT = st.fixed_dictionaries({"data": ANY}, optional={"event": st.text(max_size=8) | ANY})
+RESPONSE = st.fixed_dictionaries(
+    {"status": st.integers(-5, 1000) | ANY, "content_type": st.text(max_size=12) | ANY},
+    optional={"body": ANY, "events": st.lists(EVENT, max_size=3) | ANY},
+)
+CALL = st.fixed_dictionaries(
+    {
+        "request": st.fixed_dictionaries(
+            {
+                "method": st.just("POST") | ANY,
+                "path": st.just("/v1/chat/completions") | ANY,
+                "body": ANY,
+            }
+        ),
+        "fingerprint": st.none() | st.text(max_size=6) | ANY,
+        "output": st.text(max_size=10) | ANY,
+        "response": RESPONSE,
+    }
+)
+DOCUMENT = st.fixed_dictionaries(
+    {"schema_version": st.just(1), "seed": st.integers(), "calls": st.lists(CALL, max_size=2)},
+    optional={
+        "recorded": st.dictionaries(st.sampled_from(["at", "openai"]), st.text(max_size=30) | ANY)
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCUMENT.map(lambda doc: json.dumps(doc)))
+def test_whatever_loads_also_replays(text: str) -> None:
+    error: SnapshotFormatError | None = None
+    try:
+        recording = loads(text, "f.seeded.jsonc")
+    except SnapshotFormatError as exc:
+        error = exc
+    if error is not None:
+        assert error.problem
+        return
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
+
+    async def read_async(response: httpx2.Response) -> None:
+        await response.aread()
+
+    for call in recording.calls:
+        replay_response(call.response, request, is_async=False).read()
+        asyncio.run(read_async(replay_response(call.response, request, is_async=True)))

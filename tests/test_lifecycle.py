@@ -448,3 +448,38 @@ def test_syrupys_unused_snapshot_flags_work_on_orphaned_files(project: Project) 
     )
     assert not orphan.exists()
     assert set(files(project)) == set(before)
+
+
+def test_files_survive_syrupys_other_extensions_and_runs_with_no_llm_test(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # syrupy's default (amber) extension walks __snapshots__ and calls every file it does not
+    # own an unknown collection to clean up: in a project that also uses syrupy's own
+    # snapshot fixture, and in any run where no LLM test got as far as its fixture.
+    before = recorded_project(project, "--llm-seed=42,7")
+    project.pytester.makepyfile(
+        test_amber="""
+        def test_amber(snapshot):
+            assert {"plain": "syrupy"} == snapshot
+        """
+    )
+    project.run("--snapshot-update", "-k", "amber").assert_outcomes(passed=1, deselected=7)
+    monkeypatch.setenv("SEEDED_TEST_BREAK", "1")
+    result = project.run("--snapshot-update")
+    result.assert_outcomes(passed=7, errors=1)
+    assert "deleted" not in result.stdout.str().lower()
+    assert set(before) <= set(files(project))
+    # Every LLM test errors in setup: syrupy sees no assertion of the plugin at all.
+    project.pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def database():
+            raise RuntimeError("no database today")
+        """
+    )
+    project.pytester.path.joinpath("test_amber.py").unlink()
+    result = project.run("--snapshot-update")
+    result.assert_outcomes(errors=7)
+    assert set(before) <= set(files(project))

@@ -96,7 +96,34 @@ def test_ini_scrub_fields_keep_named_fields_out_and_replay_still_matches(project
     project.run().assert_outcomes(passed=1)
 
 
+# A call whose response is given: for files that break only in one field.
+def _call(response: str, output: str = '"x"') -> str:
+    return (
+        '{"schema_version": 1, "seed": 42, "calls": [{"request": {"method": "POST", '
+        '"path": "/v1/chat/completions", "body": {}}, "output": ' + output + ", "
+        '"fingerprint": null, "response": ' + response + "}]}"
+    )
+
+
 BAD_FILES = {
+    "huge_integer": (
+        _call('{"status": 200, "content_type": "application/json", "body": ' + "9" * 4301 + "}"),
+        "not valid JSON (Exceeds the limit (4300 digits)",
+    ),
+    "lone_surrogate": (
+        _call('{"status": 200, "content_type": "application/json", "body": {"a": "\\ud800"}}'),
+        "holds a lone surrogate ('\\ud800')",
+    ),
+    "content_type_not_ascii": (
+        _call(
+            '{"status": 200, "content_type": "application/json; charset=\u00fc\u2603", "body": {}}'
+        ),
+        "cannot be an HTTP header (printable ASCII only)",
+    ),
+    "impossible_status": (
+        _call('{"status": 9999, "content_type": "application/json", "body": {}}'),
+        "calls[0].response.status: 9999 is not an HTTP status",
+    ),
     "empty": ("", "the file is empty"),
     "truncated": ('{"schema_version": 1, "seed": 42, "calls": [', "not valid JSON"),
     "not_an_object": ("[1, 2]", "expected a JSON object, got a list"),
@@ -207,7 +234,7 @@ def test_discovery_matches_syrupy(request):
     root = Path(request.node.path).parent / "__snapshots__"
     location = PyTestLocation(request.node)
     ext = SeededSnapshotExtension()
-    assert found(ext.discover_snapshots(test_location=location)) == []  # no folder yet
+    assert found(ext.list_snapshots(location, None)) == []  # no folder yet
     for name in FILES:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,11 +243,11 @@ def test_discovery_matches_syrupy(request):
     os.symlink(root / "test_mod" / "test_a[seed=42].seeded.jsonc", root / "test_mod" / "link.seeded.jsonc")
     os.symlink(root / "missing", root / "test_mod" / "broken.seeded.jsonc")
     for ignore in (None, ["ambr"], ["jsonc"]):
-        ours = found(ext.discover_snapshots(test_location=location, ignore_extensions=ignore))
+        ours = found(ext.list_snapshots(location, ignore))
         syrupys = found(SingleFileSnapshotExtension.discover_snapshots(
             ext, test_location=location, ignore_extensions=ignore))
         assert ours == syrupys, ignore
-    names = {n for _, names in found(ext.discover_snapshots(test_location=location)) for n in names}
+    names = {n for _, names in found(ext.list_snapshots(location, None)) for n in names}
     assert names == {"test_a[seed=42]", "test_e", "test_g", "link"}
 """
 
