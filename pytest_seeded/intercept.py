@@ -27,6 +27,7 @@ import pytest
 
 from pytest_seeded.compare import Verdict, compare, unified_diff
 from pytest_seeded.determinism import measure
+from pytest_seeded.forms import stored_body
 from pytest_seeded.scrub import public_path, scrub_fields, scrub_values, sent_secrets
 from pytest_seeded.settings import DRIFT_POLICIES, Mode, TestSettings
 from pytest_seeded.snapshot import (
@@ -247,14 +248,10 @@ class TestCalls:
 
     def _prepare(self, request: httpx2.Request) -> _Prepared:
         raw = request.read()
-        body: Any
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", errors="replace")
+        body = stored_body(raw, request.headers.get("content-type", ""))
         path = request.url.path
         is_completion = request.method == "POST" and path.rstrip("/").endswith(SEEDED_PATH_SUFFIXES)
-        seeded = is_completion and isinstance(body, dict) and "seed" not in body
+        seeded = is_completion and isinstance(body, dict) and "seed" not in body and _is_json(raw)
         if seeded:
             body = {**body, "seed": self.seed}
         # Replay sends nothing, so only the stored form of the request is needed.
@@ -820,6 +817,10 @@ def _closing(request: httpx2.Request) -> httpx2.Request:
         content=request.read(),
         extensions=request.extensions,
     )
+
+
+def _is_json(raw: bytes) -> bool:
+    return raw.lstrip()[:1] == b"{"
 
 
 def _content_type(response: httpx2.Response) -> str:

@@ -145,6 +145,17 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         length = int(self.headers.get("content-length", "0"))
         raw = self.rfile.read(length)
+        if self.path.split("?")[0].rstrip("/").endswith("/files"):
+            # An upload (multipart): answered with the file object, its size the body's.
+            with state.lock:
+                state.requests.append(ReceivedRequest("POST", self.path, dict(self.headers), raw))
+            digest = hashlib.sha256(raw.split(b"\r\n\r\n", 1)[-1]).hexdigest()[:8]
+            self._send_json(
+                200,
+                {"id": f"file-{digest}", "object": "file", "bytes": len(raw), "created_at": CREATED,
+                 "filename": "upload", "purpose": "batch", "status": "processed"},
+            )  # fmt: skip
+            return
         body = json.loads(raw) if raw else {}
         with state.lock:
             state.requests.append(

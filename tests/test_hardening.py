@@ -219,3 +219,38 @@ def test_a_report_path_that_cannot_be_written_stops_the_run_before_any_test(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert project.server.state.requests == []
+
+
+UPLOAD_TEST = """
+import os
+
+def test_upload(seeded_llm):
+    content = os.environ["SEEDED_UPLOAD"].encode() * 1000
+    f = seeded_llm.files.create(file=("data.jsonl", content, "application/jsonl"), purpose="batch",
+                                extra_body={"customer": "ACME-CUSTOMER-42"})
+    assert f.id.startswith("file-")
+"""
+
+
+def test_an_upload_is_stored_as_its_fields_and_a_digest_and_replays(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEEDED_UPLOAD", "THE-FILE-BYTES;")
+    project.pytester.makepyfile(test_upload=UPLOAD_TEST)
+    project.write_ini("llm_scrub_fields = customer\n")
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    (text,) = project.snapshots().values()
+    body = json.loads(text)["calls"][0]["request"]["body"]
+    assert body["form"] == {"purpose": "batch", "customer": "<scrubbed>"}
+    (upload,) = body["files"].values()
+    assert upload["filename"] == "data.jsonl"
+    assert upload["size"] == len("THE-FILE-BYTES;") * 1000
+    assert "THE-FILE-BYTES" not in text
+    assert "ACME-CUSTOMER" not in text
+    # The boundary differs on every request: replay matches the fields and the file's digest.
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+    monkeypatch.setenv("SEEDED_UPLOAD", "OTHER-BYTES;")
+    other = project.run()
+    other.assert_outcomes(failed=1)
+    other.stdout.fnmatch_lines(["*does not match its snapshot*", '*"sha256"*'])
