@@ -15,7 +15,11 @@ A call's cost is (suite time - plain suite time) / tests. Streams: time to first
 server that sends a chunk every 50 ms, direct and through the plugin, in turns. Memory: peak RSS
 of 1,000 and 10,000 replayed tests (one parametrized test), beside plain tests and floor calls of
 the same sizes. xdist: 1,000 tests with -n 2 against -n 0, replayed, floor, and a reference
-suite that keeps a core busy for 5 ms a test (what xdist itself gains on the machine).
+suite that keeps a core busy for 5 ms a test (what xdist itself gains on the machine). Large
+streams: the time a recording test takes to read a stream of one 10 MB and one 30 MB event
+through the plugin (capture included), in turns; it should grow with the size, not its square.
+
+    python benchmarks/run.py --only large-stream    # one section alone
 
 Timings are wall clock on a shared machine: read the ratios, which are measured in the same
 turns, rather than the absolute numbers.
@@ -436,33 +440,92 @@ def streams(root: Path, url: str, mode: str) -> dict[str, float]:
     }
 
 
+LARGE_STREAM_TEST = """
+import time
+
+def test_large(seeded_llm):
+    start = time.perf_counter()
+    s = seeded_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "large"}], stream=True
+    )
+    size = sum(len(c.choices[0].delta.content or "") for c in s if c.choices)
+    print(f"CAPTURE {size} {time.perf_counter() - start:.4f}")
+"""
+LARGE_SIZES_MB = (10, 30)
+
+
+def large_streams(root: Path, server: LLMServer, rounds: int) -> dict[str, float]:
+    """Seconds to read one huge streamed event through the plugin while recording it."""
+    folder = root / "large_stream"
+    folder.mkdir()
+    (folder / "test_large.py").write_text(LARGE_STREAM_TEST)
+    (folder / "pytest.ini").write_text(f"[pytest]\nllm_base_url = {server.url}\n")
+    times: dict[int, list[float]] = {mb: [] for mb in LARGE_SIZES_MB}
+    for _ in range(rounds):
+        for mb in LARGE_SIZES_MB:
+            server.state.huge_event_bytes = mb * 1_000_000
+            done = subprocess.run(
+                [PY, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "--llm-mode=record"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                env=ENV,
+                check=False,
+            )
+            lines = [line for line in done.stdout.splitlines() if line.startswith("CAPTURE")]
+            if done.returncode != 0 or len(lines) != 1:
+                raise SystemExit(f"large-stream benchmark failed:\n{done.stdout[-3000:]}")
+            size, seconds = lines[0].split()[1:]
+            assert int(size) == mb * 1_000_000
+            times[mb].append(float(seconds))
+    server.state.huge_event_bytes = 0
+    small, large = (statistics.median(times[mb]) for mb in LARGE_SIZES_MB)
+    return {"small_s": small, "large_s": large, "ratio": large / small}
+
+
+SECTIONS = ("replay", "unused", "scale", "xdist", "stream", "large-stream")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 10,000-test suite")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append", help="run only this section (repeatable)"
+    )
     args = parser.parse_args()
+    only = set(args.only or SECTIONS)
     rounds = 3 if args.quick else 5
     server = LLMServer().start()
     results: dict[str, dict[str, float]] = {}
     root = Path(tempfile.mkdtemp(prefix="seeded-bench-"))
+    sizes = (1000,) if args.quick else (1000, 10000)
     try:
-        for n in (300, 1000):
-            # A difference of two suite times, small beside their spread on a shared machine
-            # (at 300 tests one run to the next moved it by 0.4 ms a call): many rounds.
-            replay_rounds = rounds * (3 if n == 300 else 2)
-            results[f"replay_{n}"] = replay_costs(root, n, replay_rounds, server.url)
-        # A 5% difference on half-second runs (0.44 s for --collect-only with bytecode cached):
-        # ten rounds read 1.012 in one run and 1.064 in the next. More rounds, or noise decides.
-        results["unused"] = unused_overhead(root, rounds * 4)
-        sizes = (1000,) if args.quick else (1000, 10000)
-        template = scale_template(root, server.url)
-        results["scale"] = scale(root, sizes, 1 if args.quick else 3, template)
-        results["xdist"] = xdist(root, rounds, template)
-        server.state.chunk_delay = 0.05
-        results["stream"] = {
-            **streams(root, server.url, "record"),
-            **streams(root, server.url, "live"),
-        }
+        if "replay" in only:
+            for n in (300, 1000):
+                # A difference of two suite times, small beside their spread on a shared
+                # machine (at 300 tests one run to the next moved it by 0.4 ms a call).
+                replay_rounds = rounds * (3 if n == 300 else 2)
+                results[f"replay_{n}"] = replay_costs(root, n, replay_rounds, server.url)
+        if "unused" in only:
+            # A 5% difference on half-second runs (0.44 s for --collect-only, bytecode cached):
+            # ten rounds read 1.012 in one run and 1.064 in the next. More rounds, or noise.
+            results["unused"] = unused_overhead(root, rounds * 4)
+        if only & {"scale", "xdist"}:
+            template = scale_template(root, server.url)
+            if "scale" in only:
+                results["scale"] = scale(root, sizes, 1 if args.quick else 3, template)
+            if "xdist" in only:
+                results["xdist"] = xdist(root, rounds, template)
+        if "stream" in only:
+            server.state.chunk_delay = 0.05
+            results["stream"] = {
+                **streams(root, server.url, "record"),
+                **streams(root, server.url, "live"),
+            }
+            server.state.chunk_delay = 0.0
+        if "large-stream" in only:
+            results["large_stream"] = large_streams(root, server, rounds)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -474,7 +537,7 @@ def main() -> int:
 
 def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
     rows = []
-    for n in (300, 1000):
+    for n in (300, 1000) if "replay_300" in r else ():
         x = r[f"replay_{n}"]
         rows += [
             (f"replay {n}: floor ms/call", f"{x['floor_ms_per_call']:.2f}", ""),
@@ -501,13 +564,17 @@ def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
                 "",
             ),
         ]
-    u = r["unused"]
-    rows += [
-        ("unused plugin: --collect-only, 1,000 tests", f"{u['collect_ratio']:.3f}", "<= 1.05"),
-        ("unused plugin: run, 1,000 plain tests", f"{u['run_ratio']:.3f}", "<= 1.05"),
-    ]
-    s = r["scale"]
-    for n in sizes:
+    u = r.get("unused")
+    rows += (
+        []
+        if u is None
+        else [
+            ("unused plugin: --collect-only, 1,000 tests", f"{u['collect_ratio']:.3f}", "<= 1.05"),
+            ("unused plugin: run, 1,000 plain tests", f"{u['run_ratio']:.3f}", "<= 1.05"),
+        ]
+    )
+    s = r.get("scale", {})
+    for n in sizes if s else ():
         rows.append(
             (
                 f"scale {n}: ms/test, peak RSS MiB (plain | floor | seeded)",
@@ -518,7 +585,7 @@ def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
                 "",
             )
         )
-    if 10000 in sizes:
+    if 10000 in sizes and s:
         rows.append(
             (
                 "scale: peak RSS 10,000 / 1,000 (plain | floor | seeded)",
@@ -547,19 +614,26 @@ def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
                 "flat",
             )
         )
-    x = r["xdist"]
-    rows.append(
-        (
-            "xdist 1,000 tests, -n 0 / -n 2 (5 ms busy | floor | seeded)",
-            f"{x['busy_speedup']:.2f} | {x['floor_speedup']:.2f} | {x['seeded_speedup']:.2f}",
-            ">= 1.6",
+    xd = r.get("xdist")
+    if xd is not None:
+        rows.append(
+            (
+                "xdist 1,000 tests, -n 0 / -n 2 (5 ms busy | floor | seeded)",
+                f"{xd['busy_speedup']:.2f} | {xd['floor_speedup']:.2f} | {xd['seeded_speedup']:.2f}",
+                ">= 1.6",
+            )
         )
-    )
-    st = r["stream"]
-    for mode in ("record", "live"):
+    st = r.get("stream", {})
+    for mode in ("record", "live") if st else ():
         rows.append(
             (f"stream {mode}: first chunk seeded / direct", f"{st[f'{mode}_ratio']:.2f}", "<= 1.2")
         )
+    big = r.get("large_stream")
+    if big is not None:
+        rows += [
+            ("large stream: s to read 10 MB | 30 MB, recording", f"{big['small_s']:.2f} | {big['large_s']:.2f}", ""),
+            ("large stream: 30 MB / 10 MB", f"{big['ratio']:.2f}", "<= 4.5"),
+        ]  # fmt: skip
     width = max(len(a) for a, _, _ in rows)
     print(f"\n{'measure'.ljust(width)}  {'median':>12}  target")
     for name, value, target in rows:

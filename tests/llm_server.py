@@ -79,6 +79,8 @@ class ServerState:
     gzip: bool = False
     # Line endings of SSE streams: "\n", "\r\n" or "\r".
     sse_newline: str = "\n"
+    # Stream one content delta of this many bytes, written in 64 KiB pieces (a huge event).
+    huge_event_bytes: int = 0
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -290,6 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("content-encoding", "gzip")
         self.end_headers()
         pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+        if state.huge_event_bytes:
+            pieces = ["x" * state.huge_event_bytes]
         chunks: list[dict[str, Any]] = []
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
@@ -319,7 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.connection.shutdown(2)
                 return
-            self._chunk(f"data: {json.dumps(self._volatile(event))}\n\n".encode())
+            data = f"data: {json.dumps(self._volatile(event))}\n\n".encode()
+            for start in range(0, len(data), 65536):
+                self._chunk(data[start : start + 65536])
             if state.chunk_delay:
                 time.sleep(state.chunk_delay)
         if (body.get("stream_options") or {}).get("include_usage"):
