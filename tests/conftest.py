@@ -48,7 +48,7 @@ def server(_llm_server: LLMServer) -> LLMServer:
     state.volatile = False
     state.jitter = 0.0
     state.echo_in_body = False
-    state.gzip = False
+    state.encoding = ""
     state.sse_newline = "\n"
     state.requests.clear()
     return _llm_server

@@ -75,8 +75,8 @@ class ServerState:
     # Echo the request's credentials (headers and the full URL) in the answer's body, as a
     # misconfigured gateway or a debugging endpoint does.
     echo_in_body: bool = False
-    # Send answers gzip-compressed (content-encoding: gzip), whatever the client asked for.
-    gzip: bool = False
+    # Send answers compressed ("gzip" or "deflate"), whatever the client asked for.
+    encoding: str = ""
     # Line endings of SSE streams: "\n", "\r\n" or "\r".
     sse_newline: str = "\n"
     # Stream one content delta of this many bytes, written in 64 KiB pieces (a huge event).
@@ -119,9 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
-        if self.server.state.gzip:
-            data = gzip.compress(data)
-            self.send_header("content-encoding", "gzip")
+        encoding = self.server.state.encoding
+        if encoding:
+            data = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+            self.send_header("content-encoding", encoding)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_loopback")
@@ -287,9 +288,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
-        self._gzip = zlib.compressobj(wbits=31) if state.gzip else None
+        # wbits 31: a gzip stream; 15: zlib, which is what HTTP calls deflate.
+        wbits = {"gzip": 31, "deflate": 15}.get(state.encoding)
+        self._gzip = zlib.compressobj(wbits=wbits) if wbits else None
         if self._gzip is not None:
-            self.send_header("content-encoding", "gzip")
+            self.send_header("content-encoding", state.encoding)
         self.end_headers()
         pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
         if state.huge_event_bytes:

@@ -115,8 +115,8 @@ def test_stream(seeded_llm):
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("gzip", True), ("sse_newline", "\r\n"), ("sse_newline", "\r")],
-    ids=["gzip", "sse-crlf", "sse-cr"],
+    [("encoding", "gzip"), ("encoding", "deflate"), ("sse_newline", "\r\n"), ("sse_newline", "\r")],
+    ids=["gzip", "deflate", "sse-crlf", "sse-cr"],
 )
 def test_any_valid_http_answer_records_and_replays(
     project: Project, setting: str, value: Any
@@ -124,7 +124,7 @@ def test_any_valid_http_answer_records_and_replays(
     setattr(project.server.state, setting, value)
     project.pytester.makepyfile(test_both=STREAM_AND_JSON)
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    setattr(project.server.state, setting, {"gzip": False, "sse_newline": "\n"}[setting])
+    setattr(project.server.state, setting, {"encoding": "", "sse_newline": "\n"}[setting])
     for text in project.snapshots().values():
         call = json.loads(text)["calls"][0]
         assert call["output"]
