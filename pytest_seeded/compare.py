@@ -61,7 +61,7 @@ def parse_policy(text: str) -> Policy:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Comparison:
     equal: bool
     score: float | None = None
     problem: str = ""
@@ -86,25 +86,25 @@ def compare(
     actual_text: str,
     expected_choices: dict[int, Choice],
     actual_choices: dict[int, Choice],
-) -> Verdict:
+) -> Comparison:
     """Compare two outputs (rendered text and structured choices) under a policy."""
     if policy.kind == "exact":
-        return Verdict(expected_text == actual_text)
+        return Comparison(expected_text == actual_text)
     if policy.kind == "normalized":
-        return Verdict(normalize_text(expected_text) == normalize_text(actual_text))
+        return Comparison(normalize_text(expected_text) == normalize_text(actual_text))
     if policy.kind == "similar":
         score = similarity(expected_text, actual_text)
-        return Verdict(score >= policy.threshold, score)
+        return Comparison(score >= policy.threshold, score)
     return _compare_json(expected_choices, actual_choices)
 
 
-def _compare_json(expected: dict[int, Choice], actual: dict[int, Choice]) -> Verdict:
+def _compare_json(expected: dict[int, Choice], actual: dict[int, Choice]) -> Comparison:
     try:
         left = _structure(expected, "snapshot")
         right = _structure(actual, "live")
     except ValueError as exc:
-        return Verdict(False, problem=str(exc))
-    return Verdict(left == right)
+        return Comparison(False, problem=str(exc))
+    return Comparison(left == right)
 
 
 def _structure(choices: dict[int, Choice], side: str) -> dict[int, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from pytest_seeded.compare import Verdict, compare, unified_diff
+from pytest_seeded.compare import Comparison, compare, unified_diff
 from pytest_seeded.determinism import measure
 from pytest_seeded.forms import stored_body
 from pytest_seeded.scrub import public_path, scrub_fields, scrub_values, sent_secrets
@@ -39,6 +39,7 @@ from pytest_seeded.snapshot import (
     RecordedResponse,
     Recording,
 )
+from pytest_seeded.verdicts import Outcome, Verdict, refusal_body
 from pytest_seeded.wire import (
     Choice,
     SSEParser,
@@ -186,6 +187,10 @@ class TestCalls:
         # it; None if the test never got that far. A test that did not pass records nothing.
         self.outcome: str | None = None
         self.stats = CallStats()
+        # What the calls decided about the test (verdicts.py); the call phase's report says
+        # the strongest, teardown any that came later.
+        self.verdicts: list[Verdict] = []
+        self.verdicts_reported = 0
 
     # -- the two entry points -------------------------------------------------------------
 
@@ -306,8 +311,22 @@ class TestCalls:
         if reason not in self.stats.recorded_because:
             self.stats.recorded_because.append(reason)
         if self.cannot_call:
-            pytest.fail(self.cannot_call, pytrace=False)
+            return self._refuse(self.cannot_call, prepared)
         return None
+
+    def decide(self, outcome: Outcome, message: str) -> None:
+        """Record a verdict about this test: reported when pytest reports it (verdicts.py)."""
+        self.verdicts.append(Verdict(outcome, message))
+
+    def _refuse(self, message: str, prepared: _Prepared) -> httpx2.Response:
+        """Fail the test, and the call in a way every SDK gives up on at once: an HTTP 400."""
+        self.decide("failed", message)
+        return httpx2.Response(
+            400,
+            headers={"content-type": JSON_CONTENT_TYPE},
+            content=refusal_body(message),
+            request=prepared.request,
+        )
 
     def _reserve(self) -> int:
         slot = self._next_slot
@@ -338,20 +357,23 @@ class TestCalls:
                 return n
         return None
 
-    def _lookup(self, prepared: _Prepared) -> RecordedCall:
-        """The recorded call that answers this request, or a failure saying why there is none."""
+    def _lookup(self, prepared: _Prepared) -> RecordedCall | str:
+        """The recorded call that answers this request, or why there is none."""
         if self.recorded is None:
             self.stats.missing += 1
-            pytest.fail(self._missing_message(), pytrace=False)
+            return self._missing_message()
         found = self._find(prepared.recorded)
         if found is None:
             self.stats.missing += 1
-            pytest.fail(self._mismatch_message(prepared.recorded), pytrace=False)
+            return self._mismatch_message(prepared.recorded)
         self._used[found] = True
         return self.recorded.calls[found]
 
     def _replay(self, prepared: _Prepared, *, is_async: bool) -> httpx2.Response:
-        return self._replay_response(self._lookup(prepared), prepared, is_async=is_async)
+        call = self._lookup(prepared)
+        if isinstance(call, str):
+            return self._refuse(call, prepared)
+        return self._replay_response(call, prepared, is_async=is_async)
 
     def _replay_response(
         self, call: RecordedCall, prepared: _Prepared, *, is_async: bool
@@ -393,12 +415,12 @@ class TestCalls:
             self._check_live(prepared, slot, call)
 
     def incomplete_stream(self, slot: int, events: int) -> None:
-        pytest.fail(
+        self.decide(
+            "failed",
             f"pytest-seeded: the stream of call #{slot + 1} of {self.nodeid} ended after "
             f"{events} events without its closing 'data: [DONE]': the server stopped early and "
             "the answer may be cut short. Nothing of this test was recorded; the snapshot on "
             f"disk ({self.snapshot_path}) is unchanged.",
-            pytrace=False,
         )
 
     def _measure(self, number: int, samples: list[tuple[str | None, str]]) -> None:
@@ -406,17 +428,21 @@ class TestCalls:
         self.stats.determinism += [{"nodeid": self.nodeid, **m.to_json()} for m in measures]
         worst = min(measures, key=lambda m: m.agreement)
         if worst.agreement < self.min_agreement:
-            pytest.fail(
+            self.decide(
+                "failed",
                 f"pytest-seeded: call #{number} of {self.nodeid} agreed with itself in "
                 f"{worst.agreement:.0%} of {worst.responses} answers (seed {self.seed}, "
                 f"fingerprint {worst.fingerprint!r}, {worst.distinct} distinct), below "
                 f"--llm-min-agreement {self.min_agreement:g}; first divergence at character "
                 f"{worst.divergence_char}, token {worst.divergence_token}",
-                pytrace=False,
             )
 
     def _check_live(self, prepared: _Prepared, slot: int, live: RecordedCall) -> None:
         expected = self._lookup(prepared)
+        if isinstance(expected, str):
+            # The test goes on with the live answer; it fails when pytest reports it.
+            self.decide("failed", expected)
+            return
         number = slot + 1
         if self.rerecord:
             return
@@ -447,7 +473,7 @@ class TestCalls:
             )
             how = f"compare {self.settings.compare}"
         else:
-            verdict = Verdict(bool(decided))
+            verdict = Comparison(bool(decided))
         if verdict.equal:
             self.stats.matched += 1
             return
@@ -455,12 +481,12 @@ class TestCalls:
         score = "" if verdict.score is None else f", score {verdict.score:.3f}"
         problem = f"{verdict.problem}\n" if verdict.problem else ""
         diff = unified_diff(expected_text, live_text, "snapshot", "live")
-        pytest.fail(
+        self.decide(
+            "failed",
             f"pytest-seeded: live output of call #{number} differs from the snapshot "
             f"(seed {self.seed}, fingerprint {live.fingerprint!r}, {how}{score})\n"
             f"snapshot: {self.snapshot_path}\n{problem}{diff}"
             f"If the new output is right, re-record it with: {self.rerecord_command}",
-            pytrace=False,
         )
 
     def _drift(self, expected: RecordedCall, live: RecordedCall, number: int) -> bool:
@@ -469,11 +495,12 @@ class TestCalls:
         chosen = self.hook.pytest_seeded_fingerprint_changed(old=old, new=new, item=self.item)
         policy = self.settings.on_drift if chosen is None else str(chosen)
         if policy not in DRIFT_POLICIES:
-            pytest.fail(
+            self.decide(
+                "failed",
                 f"pytest-seeded: pytest_seeded_fingerprint_changed returned {chosen!r}; it "
                 f"should return one of {', '.join(DRIFT_POLICIES)} or None",
-                pytrace=False,
             )
+            return False
         self.stats.drifts.append((old, new))
         message = (
             f"pytest-seeded: system_fingerprint changed for call #{number} of "
@@ -490,12 +517,9 @@ class TestCalls:
             self.rerecord = True
             return False
         self.stats.drifted += 1
-        if policy == "xfail":
-            raise pytest.xfail.Exception(message)
-        if policy == "fail":
-            pytest.fail(message, pytrace=False)
-        # _use_item_location: report the test's location, not this line of the plugin.
-        raise pytest.skip.Exception(message, _use_item_location=True)
+        outcome: Outcome = {"xfail": "xfailed", "fail": "failed"}.get(policy, "skipped")  # type: ignore[assignment]
+        self.decide(outcome, message)
+        return False
 
     def _missing_message(self) -> str:
         return (
@@ -745,6 +769,7 @@ class _StreamCapture:
             # and cleanly (a crash, a proxy's timeout), and the answer may be cut short. The
             # slot stays open, so nothing of this test is written.
             self._calls.incomplete_stream(self._slot, len(events))
+            return
         recorded = RecordedResponse(self._response.status_code, SSE_CONTENT_TYPE, events=events)
         self._calls._complete(self._prepared, self._slot, recorded, self._extra)
 

@@ -265,6 +265,15 @@ def pytest_runtest_makereport(
         # then stores nothing at all.
         running = item.stash.get(RUNNING_CALLS_KEY, None)
         if running is not None:
+            if running.verdicts:
+                # The plugin's verdict is the test's outcome, whatever the code under test
+                # made of the call that produced it (verdicts.py).
+                from pytest_seeded.verdicts import apply, strongest
+
+                verdict = strongest(running.verdicts)
+                assert verdict is not None
+                apply(report, item, verdict)
+                running.verdicts_reported = len(running.verdicts)
             running.outcome = report.outcome
     return report
 

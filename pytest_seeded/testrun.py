@@ -302,6 +302,10 @@ def _finish(
     """Write the new recording (a recording mode, passing test) through syrupy, byte for byte
     the old file when nothing that matters changed; tell syrupy a replayed or live snapshot
     passed. A test that did not pass writes nothing and leaves its file as it was."""
+    late = calls.verdicts[calls.verdicts_reported :]
+    if late and calls.outcome == "passed":
+        # Decided after the test body (a stream closed at teardown): an error at teardown.
+        raise pytest.fail.Exception(late[0].message, pytrace=False)
     if calls.outcome != "passed":
         return
     stats = calls.stats

@@ -254,3 +254,64 @@ def test_an_upload_is_stored_as_its_fields_and_a_digest_and_replays(
     other = project.run()
     other.assert_outcomes(failed=1)
     other.stdout.fnmatch_lines(["*does not match its snapshot*", '*"sha256"*'])
+
+
+SWALLOWING = """
+import asyncio
+
+
+def framework(call):
+    # What some frameworks do with an error inside a call: keep it as a value and go on.
+    try:
+        return call()
+    except BaseException as exc:
+        return exc
+
+
+def test_swallowed(seeded_llm):
+    answer = framework(lambda: seeded_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "swallowed"}]))
+    print("the framework went on with", type(answer).__name__)
+
+
+async def test_gathered(seeded_async_llm):
+    results = await asyncio.gather(
+        seeded_async_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "gathered"}]),
+        return_exceptions=True,
+    )
+    print("gather went on with", type(results[0]).__name__)
+"""
+
+
+@pytest.mark.parametrize("case", ["replay-missing", "replay-changed", "live-changed", "live-drift"])
+def test_a_verdict_inside_a_call_cannot_be_swallowed(project: Project, case: str) -> None:
+    project.pytester.makepyfile(test_swallow=SWALLOWING)
+    project.write_ini("asyncio_mode = auto\n")
+    if case != "replay-missing":
+        project.run("--llm-mode=record").assert_outcomes(passed=2)
+    if case == "replay-changed":
+        source = project.pytester.path / "test_swallow.py"
+        source.write_text(
+            source.read_text().replace('"swallowed"', '"changed"').replace('"gathered"', '"other"')
+        )
+    if case == "live-changed":
+        project.server.state.salt = "another answer"
+    if case == "live-drift":
+        project.server.state.fingerprint = "fp_other"
+    if case.startswith("replay"):
+        project.offline()
+    result = project.run(*(["--llm-mode=live"] if case.startswith("live") else []), "-rs")
+    expected = {
+        "replay-missing": "*no snapshot for test_swallow.py::test_swallowed*",
+        "replay-changed": "*a request of test_swallow.py::test_swallowed does not match its snapshot*",
+        "live-changed": "*live output of call #1 differs from the snapshot*",
+        "live-drift": "*system_fingerprint changed for call #1 of test_swallow.py::test_swallowed*",
+    }[case]
+    if case == "live-drift":
+        result.assert_outcomes(skipped=2)
+    else:
+        result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([expected])
+    if case.startswith("replay"):
+        # The SDK gave up at once: an HTTP 400 it does not retry, not a connection error.
+        result.stdout.no_fnmatch_line("*APIConnectionError*")
