@@ -566,6 +566,11 @@ class TestCalls:
             pytrace=False,
         )
 
+    @property
+    def made(self) -> int:
+        """How many calls the test made (each one once, whatever its retries)."""
+        return self._next_slot
+
     def writes_snapshot(self) -> bool:
         """Whether this test's snapshot is (re-)written at teardown, if the test passes."""
         if self.mode == "record" or self.rerecord:

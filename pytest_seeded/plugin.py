@@ -19,6 +19,7 @@ from pytest_seeded.session import (
     SESSION_KEY,
     USER_PROPERTY,
     SeededSession,
+    run_environment,
 )
 from pytest_seeded.settings import (
     DEFAULT_COMPARE,
@@ -182,12 +183,14 @@ def pytest_configure(config: pytest.Config) -> None:
     watch = RunWatch(config)
     config.stash[WATCH_KEY] = watch
     config.pluginmanager.register(watch, "seeded-run-watch")
+    session.environment = run_environment(session.settings)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+        session.environment.undo()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,13 +4,20 @@ Kept in the pytest stash."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seeded.settings import RunSettings
+from pytest_seeded.settings import (
+    OPENAI_DEFAULT_BASE_URL,
+    PLACEHOLDER_ENVIRONMENT,
+    PLACEHOLDER_KEY,
+    RunSettings,
+    client_base_url,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -58,6 +65,8 @@ class SeededSession:
     report_error: str | None = None
     # Why --snapshot-update deleted nothing this run (cleanup.RunWatch.incomplete).
     held_back: list[str] = field(default_factory=list)
+    # The run's environment changes (plugin.run_environment), undone at unconfigure.
+    environment: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
     _real_sync: httpx2.HTTPTransport | None = None
     _ssl_context: ssl.SSLContext | None = None
     _client: OpenAI | None = None
@@ -131,3 +140,25 @@ SESSION_KEY = pytest.StashKey[SeededSession]()
 LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
 # The running test's calls, shared by the LLM fixtures it asks for (the first one starts them).
 RUNNING_CALLS_KEY: pytest.StashKey[TestCalls] = pytest.StashKey()
+
+
+def run_environment(settings: RunSettings) -> pytest.MonkeyPatch:
+    """What the whole run's environment needs, undone when pytest unconfigures: the base URL
+    for clients built at import too (a record run must not send them to api.openai.com), and in
+    replay, or against a server of the user's own, placeholder keys."""
+    env = pytest.MonkeyPatch()
+    if settings.base_url and not os.environ.get("OPENAI_BASE_URL"):
+        env.setenv("OPENAI_BASE_URL", settings.base_url)
+    base_url = client_base_url(settings)
+    own_server = base_url is not None and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL
+    if settings.mode == "replay" or own_server:
+        names = PLACEHOLDER_ENVIRONMENT if settings.mode == "replay" else ("OPENAI_API_KEY",)
+        for name in names:
+            if not os.environ.get(name):
+                env.setenv(name, PLACEHOLDER_KEY)
+        # google-genai reads either; it warns when both are set.
+        if settings.mode == "replay" and not (
+            os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
+        ):
+            env.setenv("GEMINI_API_KEY", PLACEHOLDER_KEY)
+    return env

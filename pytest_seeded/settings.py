@@ -29,6 +29,11 @@ DEFAULT_DRIFT = "skip"
 DEFAULT_COMPARE = "exact"
 MARKER_KEYS = ("seed", "seeds", "compare", "on_drift")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Placeholder credentials for the SDKs the plugin answers in replay, set before collection:
+# a module that builds its client at import (OpenAI(), Anthropic(), a Gemini client) must not
+# need a real key to be collected. Not shaped like a real key, so no scanner mistakes it.
+PLACEHOLDER_KEY = "pytest-seeded-no-key"
+PLACEHOLDER_ENVIRONMENT = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
 def seed_type(value: str) -> tuple[int, ...]:

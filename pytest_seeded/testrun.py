@@ -41,6 +41,7 @@ from pytest_seeded.session import (
 )
 from pytest_seeded.settings import (
     OPENAI_DEFAULT_BASE_URL,
+    PLACEHOLDER_KEY,
     RunSettings,
     client_base_url,
     seeds_for,
@@ -60,10 +61,6 @@ if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
 
 T = TypeVar("T")
-
-# Handed to clients when no key is needed (replay, or a local server): openai refuses to
-# construct a client without one. Not shaped like a real key, so no scanner mistakes it.
-PLACEHOLDER_KEY = "pytest-seeded-no-key"
 
 
 def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T]) -> Iterator[T]:
@@ -308,6 +305,17 @@ def _finish(
         raise pytest.fail.Exception(late[0].message, pytrace=False)
     if calls.outcome != "passed":
         return
+    if calls.made == 0 and calls.mode in ("record", "live"):
+        # An LLM client the plugin does not cover would look just like this: say so.
+        did = "recorded" if calls.mode == "record" else "compared"
+        warnings.warn(
+            NoCallWarning(
+                f"pytest-seeded: {calls.nodeid} asked for the plugin but made no LLM call it "
+                f"could see, so --llm-mode={calls.mode} {did} nothing. If the code under test "
+                "calls a model, its client or transport is not one the plugin covers yet."
+            ),
+            stacklevel=1,
+        )
     stats = calls.stats
     if calls.writes_snapshot():
         new_calls = calls.finished_calls()
@@ -379,6 +387,10 @@ def provenance() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[package.replace("-", "_")] = version(package)
     return out
+
+
+class NoCallWarning(pytest.PytestWarning):
+    """A test asked for the plugin in record or live mode and made no call it could see."""
 
 
 class SnapshotAgeWarning(pytest.PytestWarning):

@@ -315,3 +315,46 @@ def test_a_verdict_inside_a_call_cannot_be_swallowed(project: Project, case: str
     if case.startswith("replay"):
         # The SDK gave up at once: an HTTP 400 it does not retry, not a connection error.
         result.stdout.no_fnmatch_line("*APIConnectionError*")
+
+
+def test_a_client_built_at_import_needs_no_key_in_replay_and_uses_the_ini_base_url(
+    project: Project,
+) -> None:
+    project.pytester.makepyfile(
+        app="""
+        from openai import OpenAI
+
+        CLIENT = OpenAI()  # at import: collection needs a key, and the base URL is fixed now
+        """,
+        test_app="""
+        from app import CLIENT
+
+        def test_app(seeded_calls):
+            r = CLIENT.chat.completions.create(model="m", messages=[{"role": "user", "content": "app"}])
+            assert r.choices[0].message.content
+        """,
+    )
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    assert len(project.server.state.requests) == 1  # sent to the ini's server, nowhere else
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+    assert "OPENAI_API_KEY" not in os.environ
+
+
+def test_a_record_or_live_test_that_made_no_call_is_told_so(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_quiet="""
+        def test_quiet(seeded_calls):
+            pass  # as if the code called a model through a client the plugin does not see
+        """
+    )
+    for mode in ("record", "live"):
+        result = project.run(f"--llm-mode={mode}")
+        result.assert_outcomes(passed=1, errors=1)  # the ini turns warnings into errors
+        result.stdout.fnmatch_lines(
+            [
+                "*NoCallWarning: pytest-seeded: test_quiet.py::test_quiet asked for the plugin but made no LLM call*"
+            ]
+        )
+    project.offline()
+    project.run().assert_outcomes(passed=1)
