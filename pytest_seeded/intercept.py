@@ -191,6 +191,8 @@ class TestCalls:
         # the strongest, teardown any that came later.
         self.verdicts: list[Verdict] = []
         self.verdicts_reported = 0
+        # Live streams handed to the test: each is read to its end at teardown at the latest.
+        self.open_streams: list[_TeeStream | _AsyncTeeStream] = []
 
     # -- the two entry points -------------------------------------------------------------
 
@@ -216,6 +218,7 @@ class TestCalls:
             return response
         if _content_type(response) == SSE_CONTENT_TYPE:
             stream = _TeeStream(response, _StreamCapture(response, self, prepared, slot, extra))
+            self.open_streams.append(stream)
             return _rebuilt(response, prepared.request, stream)
         # read() decodes any content-encoding already: decoding again broke gzip answers.
         body = response.read()
@@ -244,6 +247,7 @@ class TestCalls:
             stream = _AsyncTeeStream(
                 response, _StreamCapture(response, self, prepared, slot, extra)
             )
+            self.open_streams.append(stream)
             return _rebuilt(response, prepared.request, stream)
         body = await response.aread()
         self._complete(prepared, slot, _json_response(response, body), extra)
@@ -566,6 +570,33 @@ class TestCalls:
             pytrace=False,
         )
 
+    def finish_streams(self) -> None:
+        """At teardown: read the rest of every stream the test left unread and unclosed, so it
+        is recorded or compared within its own test; an async one cannot be read without the
+        test's event loop, so it fails the test, saying how to close it."""
+        for stream in self.open_streams:
+            capture = stream.capture
+            if capture.done:
+                continue
+            if isinstance(stream, _AsyncTeeStream):
+                self.decide(
+                    "failed",
+                    f"pytest-seeded: the stream of call #{capture.slot + 1} of {self.nodeid} was "
+                    "neither read to its end nor closed, so it was not recorded or compared. "
+                    "Read it to the end, or close it in the test (`async with` the stream, or "
+                    "`await stream.close()`).",
+                )
+                continue
+            try:
+                stream.drain()
+            except Exception as exc:
+                self.decide(
+                    "failed",
+                    f"pytest-seeded: the stream of call #{capture.slot + 1} of {self.nodeid} was "
+                    f"left unread; reading the rest of it at teardown failed ({exc!r}), so it was "
+                    "not recorded or compared.",
+                )
+
     @property
     def made(self) -> int:
         """How many calls the test made (each one once, whatever its retries)."""
@@ -756,7 +787,8 @@ class _StreamCapture:
         self._extra = extra
         self._parser = SSEParser()
         self._decompress = _decompressor(response)
-        self._done = False
+        self.done = False
+        self.slot = slot
 
     def take(self, chunk: bytes) -> bytes:
         data = self._decompress.decompress(chunk) if self._decompress else chunk
@@ -764,9 +796,9 @@ class _StreamCapture:
         return data
 
     def finish(self) -> None:
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         self._parser.close()
         events = self._parser.events
         if self._prepared.is_completion and not (events and events[-1].get("data") == "[DONE]"):
@@ -784,23 +816,33 @@ class _TeeStream(httpx2.SyncByteStream):
 
     def __init__(self, response: httpx2.Response, capture: _StreamCapture) -> None:
         self._inner = response.stream
-        self._capture = capture
+        self.capture = capture
         self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         assert isinstance(self._inner, httpx2.SyncByteStream)
         self._iterator = iter(self._inner)
         for chunk in self._iterator:
-            yield self._capture.take(chunk)
-        self._capture.finish()
+            yield self.capture.take(chunk)
+        self.capture.finish()
+
+    def drain(self) -> None:
+        """Read what the test left unread (from where it stopped, or all of it)."""
+        assert isinstance(self._inner, httpx2.SyncByteStream)
+        try:
+            for chunk in self._iterator if self._iterator is not None else self._inner:
+                self.capture.take(chunk)
+            self.capture.finish()
+        finally:
+            self._inner.close()
 
     def close(self) -> None:
         # A caller that stops reading early still gets the whole stream recorded: read the rest.
         try:
             if self._iterator is not None:
                 for chunk in self._iterator:
-                    self._capture.take(chunk)
-                self._capture.finish()
+                    self.capture.take(chunk)
+                self.capture.finish()
         finally:
             assert isinstance(self._inner, httpx2.SyncByteStream)
             self._inner.close()
@@ -809,22 +851,22 @@ class _TeeStream(httpx2.SyncByteStream):
 class _AsyncTeeStream(httpx2.AsyncByteStream):
     def __init__(self, response: httpx2.Response, capture: _StreamCapture) -> None:
         self._inner = response.stream
-        self._capture = capture
+        self.capture = capture
         self._iterator: AsyncIterator[bytes] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         assert isinstance(self._inner, httpx2.AsyncByteStream)
         self._iterator = self._inner.__aiter__()
         async for chunk in self._iterator:
-            yield self._capture.take(chunk)
-        self._capture.finish()
+            yield self.capture.take(chunk)
+        self.capture.finish()
 
     async def aclose(self) -> None:
         try:
             if self._iterator is not None:
                 async for chunk in self._iterator:
-                    self._capture.take(chunk)
-                self._capture.finish()
+                    self.capture.take(chunk)
+                self.capture.finish()
         finally:
             assert isinstance(self._inner, httpx2.AsyncByteStream)
             await self._inner.aclose()

@@ -202,6 +202,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         deactivate()
         env.undo()
         try:
+            calls.finish_streams()
             _finish(calls, assertion, index, location, existing, source)
         finally:
             forget(location)

@@ -358,3 +358,40 @@ def test_a_record_or_live_test_that_made_no_call_is_told_so(project: Project) ->
         )
     project.offline()
     project.run().assert_outcomes(passed=1)
+
+
+UNREAD_STREAM = """
+KEEP = []  # the stream stays referenced: nothing closes it before the test ends
+
+
+def test_unread(seeded_llm):
+    s = seeded_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "unread"}], stream=True
+    )
+    KEEP.append(s)
+    first = next(iter(s))
+    assert first.choices
+
+
+def test_after(seeded_llm):
+    seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "after"}])
+"""
+
+
+def test_a_stream_left_unread_is_recorded_and_compared_within_its_own_test(
+    project: Project,
+) -> None:
+    project.pytester.makepyfile(test_unread=UNREAD_STREAM)
+    project.run("--llm-mode=record", "-p", "no:randomly").assert_outcomes(passed=2)
+    snapshots = project.snapshots()
+    unread = json.loads(snapshots["__snapshots__/test_unread/test_unread[seed=42].seeded.jsonc"])
+    assert unread["calls"][0]["response"]["events"][-1] == {"data": "[DONE]"}
+    assert len(unread["calls"][0]["output"].split()) >= 6  # the whole answer, not one chunk
+    project.server.state.salt = "changed"
+    live = project.run("--llm-mode=live", "-p", "no:randomly", "-k", "not after")
+    live.assert_outcomes(passed=1, errors=1)
+    live.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_unread*", "*live output of call #1 differs from the snapshot*"]
+    )
+    project.offline()
+    project.run("-p", "no:randomly").assert_outcomes(passed=2)
