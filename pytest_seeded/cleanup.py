@@ -27,6 +27,8 @@ from pytest_seeded import naming
 # the name without importing syrupy's machinery.
 FILE_EXTENSION = "seeded.jsonc"
 SNAPSHOT_SUFFIX = f".{FILE_EXTENSION}"
+# What syrupy's --snapshot-ignore-file-extensions compares with: a name's last suffix.
+IGNORE_NAME = FILE_EXTENSION.rsplit(".", 1)[-1]
 
 
 class Ownership:
@@ -47,7 +49,8 @@ class Ownership:
             if not isinstance(item, pytest.Function):
                 continue
             folder = snapshot_folder(str(item.path), snapshot_dirname)
-            self._keys.setdefault(folder, set()).update(naming.owner_keys(item))
+            keys = naming.owner_keys(item)
+            self._keys.setdefault(folder, set()).update(keys)
             base = naming.base_name(item)
             self._first.setdefault((folder, base), item.nodeid)
             other = seen.setdefault((folder, base, naming.matrix_seed(item)), item.nodeid)

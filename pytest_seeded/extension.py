@@ -16,7 +16,7 @@ from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from pytest_seeded import naming
-from pytest_seeded.cleanup import FILE_EXTENSION
+from pytest_seeded.cleanup import FILE_EXTENSION, IGNORE_NAME
 from pytest_seeded.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
             return SnapshotCollections()
         # The plugin put its extension on syrupy's ignore list, for syrupy's other extensions
         # (plugin.py); its own listing goes on.
-        others = [e for e in ignore_extensions or [] if e != FILE_EXTENSION.rsplit(".", 1)[-1]]
+        others = [e for e in ignore_extensions or [] if e != IGNORE_NAME]
         discovered = self.list_snapshots(test_location, others)
         ownership = watch.ownership()
         orphans = SnapshotCollections()
@@ -115,7 +115,7 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
                 test_location=test_location, ignore_extensions=ignore_extensions
             )
         discovered = SnapshotCollections()
-        if ignore_extensions and FILE_EXTENSION.rsplit(".", 1)[-1] in ignore_extensions:
+        if ignore_extensions and IGNORE_NAME in ignore_extensions:
             return discovered
         suffix = f".{FILE_EXTENSION}"
         for folder in _entries(discovery_dir):

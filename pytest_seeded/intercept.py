@@ -14,6 +14,7 @@ either cost, and the files belong to syrupy.
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import warnings
@@ -149,7 +150,7 @@ class TestCalls:
         scrub: frozenset[str] = frozenset(),
         snapshot_path: str,
         recorded: Recording | None,
-        rerecord_command: str = "",
+        rerecord_command: Callable[[], str] = lambda: "pytest --llm-mode=record",
     ) -> None:
         self.item = item
         # item.ihook builds a hook proxy on every access: take it once per test.
@@ -163,9 +164,9 @@ class TestCalls:
         self.nodeid = item.nodeid
         self.snapshot_path = snapshot_path
         self.recorded = recorded
-        # What a message tells the user to run to re-record this test (hints.py).
-        self.rerecord_command = rerecord_command
-        self.rerecord_hint = f"Re-record it with: {rerecord_command}"
+        # What a message tells the user to run to re-record this test (hints.py): made only
+        # when a message needs it.
+        self._rerecord_command = rerecord_command
         # record-new: why a call cannot go out (no key for api.openai.com), said when one must.
         self.cannot_call: str | None = None
         self._used = [False] * (len(recorded.calls) if recorded else 0)
@@ -317,6 +318,14 @@ class TestCalls:
         if self.cannot_call:
             return self._refuse(self.cannot_call, prepared)
         return None
+
+    @functools.cached_property
+    def rerecord_command(self) -> str:
+        return self._rerecord_command()
+
+    @property
+    def rerecord_hint(self) -> str:
+        return f"Re-record it with: {self.rerecord_command}"
 
     def decide(self, outcome: Outcome, message: str) -> None:
         """Record a verdict about this test: reported when pytest reports it (verdicts.py)."""

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
+from pytest_seeded.session import LLM_FIXTURES
+
 if TYPE_CHECKING:
     import pytest
 
@@ -29,14 +31,12 @@ _SEED_SUFFIX = re.compile(r"\[seed=-?\d+\]$")
 # parameters: test_topic[seed=2-rain].
 _MATRIX_SEED = re.compile(r"^seed=-?\d+(?:-|$)|-seed=-?\d+(?=-|$)")
 
-# The fixtures that can carry a seed-matrix parameter (pytest_generate_tests puts it on one).
-SEED_PARAM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
-
 
 def matrix_seed(item: pytest.Item) -> int | None:
     """The seed a seed matrix gave this test, or None outside one."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    for name in SEED_PARAM_FIXTURES:
+    # pytest_generate_tests puts the seed on one of the LLM fixtures.
+    for name in LLM_FIXTURES:
         if name in params:
             return int(params[name])
     return None
@@ -86,6 +86,11 @@ def _fit(text: str, budget: int) -> str:
 
 def base_name(item: pytest.Item) -> str:
     """The seedless part of a test's snapshot name: ``test_x`` or ``test_x[params]``."""
+    return _names(item)[0]
+
+
+def _names(item: pytest.Item) -> tuple[str, str]:
+    """(today's base name, the cleaned name earlier versions used), cleaned once."""
     name = _test_name(item)
     ids = parameter_ids(item)
     raw = f"{name}[{'-'.join(ids)}]" if ids else name
@@ -93,7 +98,7 @@ def base_name(item: pytest.Item) -> str:
     # Room for "[seed=-2147483648]" after the base.
     budget = MAX_STEM_BYTES - 20
     if clean == raw and len(raw.encode("utf-8", "surrogatepass")) <= budget:
-        return raw
+        return raw, clean
     # Lossy or too long: keep a readable prefix, and a digest of the full name that tells
     # this test from any other whose name cleans or cuts to the same prefix.
     digest = _digest(raw)
@@ -101,8 +106,8 @@ def base_name(item: pytest.Item) -> str:
     params = _clean("-".join(ids))
     room = budget - len(head.encode()) - DIGEST_CHARS - 3
     if room < 0:  # a function name longer than any file name: cut it too
-        return f"{_fit(head, budget - DIGEST_CHARS - 3)}[~{digest}]"
-    return f"{head}[{_fit(params, room)}~{digest}]"
+        return f"{_fit(head, budget - DIGEST_CHARS - 3)}[~{digest}]", clean
+    return f"{head}[{_fit(params, room)}~{digest}]", clean
 
 
 def stem(item: pytest.Item, seed: int) -> str:
@@ -142,8 +147,4 @@ def owner_key(file_stem: str) -> str:
 
 def owner_keys(item: pytest.Item) -> set[str]:
     """Every seedless name under which a file belongs to this test (today's and earlier)."""
-    keys = {base_name(item)}
-    ids = parameter_ids(item)
-    raw = f"{_test_name(item)}[{'-'.join(ids)}]" if ids else _test_name(item)
-    keys.add(_clean(raw))
-    return keys
+    return set(_names(item))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, RunWatch
+from pytest_seeded.cleanup import IGNORE_NAME, WATCH_KEY, RunWatch
 from pytest_seeded.session import (
     LLM_FIXTURES,
     RUNNING_CALLS_KEY,
@@ -204,10 +204,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not hasattr(option, "ignore_file_extensions"):
         return
     ignored = list(option.ignore_file_extensions or [])
-    ours = FILE_EXTENSION.rsplit(".", 1)[-1]
-    session.config.stash[WATCH_KEY].user_ignores_ours = ours in ignored
-    if ours not in ignored:
-        option.ignore_file_extensions = [*ignored, ours]
+    session.config.stash[WATCH_KEY].user_ignores_ours = IGNORE_NAME in ignored
+    if IGNORE_NAME not in ignored:
+        option.ignore_file_extensions = [*ignored, IGNORE_NAME]
 
 
 @pytest.hookimpl(wrapper=True)

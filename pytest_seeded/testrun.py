@@ -34,7 +34,6 @@ from pytest_seeded.intercept import (
 )
 from pytest_seeded.scrub import credentials_in
 from pytest_seeded.session import (
-    LLM_FIXTURES,
     RUNNING_CALLS_KEY,
     SESSION_KEY,
     USER_PROPERTY,
@@ -73,11 +72,8 @@ def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T])
         yield make(running)
         return
     # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    matrix = [params[name] for name in LLM_FIXTURES if name in params]
-    if matrix:
-        seed = int(matrix[0])
-    else:
+    seed = naming.matrix_seed(item)
+    if seed is None:
         seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
     runner = run_test(request, seed)
     calls = next(runner)
@@ -148,7 +144,11 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     assertion = snapshot_assertion(request)
     location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
     shown = _shown_path(location, config)
-    command = rerecord_command(item, seed, settings)
+
+    # Only failure messages show it: made when one does, not on every replayed test.
+    def command() -> str:
+        return rerecord_command(item, seed, settings)
+
     other = ownership.collisions.get(item.nodeid)
     if other is not None:
         raise pytest.fail.Exception(
@@ -176,7 +176,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
             raise pytest.fail.Exception(
                 f"pytest-seeded: cannot read the snapshot of {item.nodeid}: {exc.path}\n"
                 f"{exc.problem}\n"
-                f"Fix or delete the file, or re-record it with: {command}",
+                f"Fix or delete the file, or re-record it with: {command()}",
                 pytrace=False,
             ) from None
     if existing is not None and settings.mode != "record":
@@ -230,7 +230,11 @@ def _load_existing(
 
 
 def _check_age(
-    recording: Recording, nodeid: str, shown: str, settings: RunSettings, command: str
+    recording: Recording,
+    nodeid: str,
+    shown: str,
+    settings: RunSettings,
+    command: Callable[[], str],
 ) -> None:
     if settings.max_age_days is None or recording.recorded_at is None:
         return
@@ -244,7 +248,7 @@ def _check_age(
         f"pytest-seeded: the snapshot of {nodeid} was recorded {days:.0f} days ago "
         f"({recording.provenance and recording.provenance.get('at')}), more than "
         f"--llm-max-age={settings.max_age_days:g}: the model behind it may have been changed "
-        f"or retired since.\nSnapshot: {shown}\nRe-record it with: {command}"
+        f"or retired since.\nSnapshot: {shown}\nRe-record it with: {command()}"
     )
     if settings.on_old == "fail":
         raise pytest.fail.Exception(message, pytrace=False)
