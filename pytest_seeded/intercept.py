@@ -30,6 +30,7 @@ from pytest_seeded.compare import Comparison, compare, unified_diff
 from pytest_seeded.determinism import measure
 from pytest_seeded.forms import stored_body
 from pytest_seeded.scrub import public_path, scrub_fields, scrub_values, sent_secrets
+from pytest_seeded.session import COUNT_NAMES, JSON_PROPERTIES, USER_PROPERTY
 from pytest_seeded.settings import DRIFT_POLICIES, Mode, TestSettings
 from pytest_seeded.snapshot import (
     JSON_CONTENT_TYPE,
@@ -86,30 +87,25 @@ class CallStats:
     tokens_spent: dict[str, int] = field(default_factory=dict)
     tokens_saved: dict[str, int] = field(default_factory=dict)
 
-    def as_property(self) -> dict[str, Any]:
-        # Only what happened: pytest keeps every report, and its user_properties, until the
-        # run ends, so a replayed test carries {"replayed": 1, "tokens_saved": {...}}, not
-        # twelve fields, most of them zeros and empty lists.
-        values: dict[str, Any] = {
-            "recorded": self.recorded,
-            "replayed": self.replayed,
-            "matched": self.matched,
-            "mismatched": self.mismatched,
-            "drifted": self.drifted,
-            "rerecorded": self.rerecorded,
-            "missing": self.missing,
-            "unreadable": self.unreadable,
-            "file_new": self.file_new,
-            "file_changed": self.file_changed,
-            "file_unchanged": self.file_unchanged,
-            "file_replayed": self.file_replayed,
-            "recorded_because": self.recorded_because,
-            "drifts": [list(d) for d in self.drifts],
-            "determinism": self.determinism,
-            "tokens_spent": self.tokens_spent,
-            "tokens_saved": self.tokens_saved,
-        }
-        return {name: value for name, value in values.items() if value}
+    def as_properties(self, mode: str, seed: int) -> list[tuple[str, int | str]]:
+        """The test's user properties: one plain name/value pair each, as JUnit XML and CI
+        tools show them (numbers, or JSON text for lists and maps), and as they cross from
+        pytest-xdist workers to the controller. Only what happened: pytest keeps every
+        report until the run ends."""
+        pairs: list[tuple[str, int | str]] = [
+            (f"{USER_PROPERTY}.mode", mode),
+            (f"{USER_PROPERTY}.seed", seed),
+        ]
+        for name in COUNT_NAMES:
+            value = getattr(self, name)
+            if value:
+                pairs.append((f"{USER_PROPERTY}.{name}", value))
+        for name in JSON_PROPERTIES:
+            value = getattr(self, name)
+            if value:
+                # drifts are tuples: JSON makes them lists, as the session reads them.
+                pairs.append((f"{USER_PROPERTY}.{name}", json.dumps(value)))
+        return pairs
 
 
 def _add_tokens(into: dict[str, int], response: RecordedResponse) -> None:

@@ -17,8 +17,8 @@ from pytest_seeded.session import (
     LLM_FIXTURES,
     RUNNING_CALLS_KEY,
     SESSION_KEY,
-    USER_PROPERTY,
     SeededSession,
+    read_properties,
     run_environment,
 )
 from pytest_seeded.settings import (
@@ -290,9 +290,9 @@ class _CountsCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
             return
-        for name, counts in report.user_properties:
-            if name == USER_PROPERTY and isinstance(counts, dict):
-                self.session.add_test(report.nodeid, counts)
+        counts = read_properties(report.user_properties)
+        if counts is not None:
+            self.session.add_test(report.nodeid, counts)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Workers hand their counts over through reports; only the controller (or a run

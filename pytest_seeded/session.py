@@ -4,6 +4,7 @@ Kept in the pytest stash."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
     from pytest_seeded.intercept import TestCalls
 
-# The name under which each test's counts travel in user_properties: that is how they cross
-# from pytest-xdist workers to the controller, whose report is the one printed.
+# The prefix of each test's properties (pytest_seeded.replayed, ...): they cross from
+# pytest-xdist workers to the controller in the reports, and JUnit XML shows them.
 USER_PROPERTY = "pytest_seeded"
 COUNT_NAMES = (
     "recorded",
@@ -44,6 +45,22 @@ COUNT_NAMES = (
     "file_unchanged",
     "file_replayed",
 )
+
+
+# The properties that hold lists or maps, as JSON text.
+JSON_PROPERTIES = ("recorded_because", "drifts", "determinism", "tokens_spent", "tokens_saved")
+
+
+def read_properties(properties: list[tuple[str, object]]) -> dict[str, Any] | None:
+    """A test's counts from its pytest_seeded.* properties; None if it has none."""
+    prefix = f"{USER_PROPERTY}."
+    counts: dict[str, Any] = {}
+    for name, value in properties:
+        if not name.startswith(prefix):
+            continue
+        key = name[len(prefix) :]
+        counts[key] = json.loads(str(value)) if key in JSON_PROPERTIES else value
+    return counts or None
 
 
 @dataclass

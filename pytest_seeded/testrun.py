@@ -172,7 +172,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
             remember(location, _read_raw(location) or "")
         else:
             forget(location)
-            item.user_properties.append((USER_PROPERTY, {"unreadable": 1}))
+            item.user_properties.append((f"{USER_PROPERTY}.unreadable", 1))
             raise pytest.fail.Exception(
                 f"pytest-seeded: cannot read the snapshot of {item.nodeid}: {exc.path}\n"
                 f"{exc.problem}\n"
@@ -206,7 +206,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
             _finish(calls, assertion, index, location, existing, source)
         finally:
             forget(location)
-            item.user_properties.append((USER_PROPERTY, calls.stats.as_property()))
+            item.user_properties.extend(calls.stats.as_properties(calls.mode, calls.seed))
 
 
 def _load_existing(

@@ -169,3 +169,28 @@ def test_report_and_counts_under_xdist(project: Project) -> None:
     assert doc["tests"] == 2
     assert doc["calls"]["matched"] == 2
     assert doc["determinism"]["responses"] == 4
+
+
+def test_junit_xml_shows_each_count_as_a_plain_property(project: Project) -> None:
+    import xml.etree.ElementTree as ET
+
+    project.pytester.makepyfile(
+        test_chat="""
+        def test_chat(seeded_llm):
+            seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        """
+    )
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    project.offline()
+    for args in ([], ["-n", "2"]):
+        result = project.run("--junitxml=out.xml", *args)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["calls: 1 replayed", "tokens saved by replay: * (m *)"])
+        tree = ET.parse(project.pytester.path / "out.xml")
+        properties = {p.get("name"): p.get("value") for p in tree.iter("property")}
+        assert properties["pytest_seeded.mode"] == "replay"
+        assert properties["pytest_seeded.seed"] == "42"
+        assert properties["pytest_seeded.replayed"] == "1"
+        assert properties["pytest_seeded.file_replayed"] == "1"
+        assert json.loads(properties["pytest_seeded.tokens_saved"])["m"] > 0
+        assert not any(str(v).startswith("{'") for v in properties.values())
