@@ -19,6 +19,7 @@ import json
 import ssl
 import warnings
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -526,7 +527,9 @@ class TestCalls:
             self.rerecord = True
             return False
         self.stats.drifted += 1
-        outcome: Outcome = {"xfail": "xfailed", "fail": "failed"}.get(policy, "skipped")  # type: ignore[assignment]
+        outcome: Outcome = (
+            "xfailed" if policy == "xfail" else "failed" if policy == "fail" else "skipped"
+        )
         self.decide(outcome, message)
         return False
 
@@ -626,10 +629,12 @@ class TestCalls:
         if self._pending:
             return None
 
+        groups = {slot: self._group.get(slot, slot) for slot in self.new_calls}
+        sizes = Counter(groups.values())
+
         def order(slot: int) -> tuple[int, str]:
-            group = self._group.get(slot, slot)
-            together = sum(1 for s in self.new_calls if self._group.get(s, s) == group) > 1
-            if not together:
+            group = groups[slot]
+            if sizes[group] == 1:
                 return group, ""
             return group, json.dumps(self.new_calls[slot].request.to_json(), sort_keys=True)
 
@@ -946,8 +951,3 @@ def _rebuilt(
 def _request_text(request: RecordedRequest) -> str:
     body = json.dumps(request.body, indent=2, sort_keys=True, ensure_ascii=False)
     return f"{request.method} {request.path}\n{body}\n"
-
-
-def quote_nodeid(nodeid: str) -> str:
-    """A node id as it can be pasted into a shell."""
-    return f"'{nodeid}'" if any(c in nodeid for c in " []()") else nodeid

@@ -118,16 +118,17 @@ def stem(item: pytest.Item, seed: int) -> str:
 def legacy_stems(item: pytest.Item, seed: int) -> list[str]:
     """Names earlier versions gave this test's file, still read (and renamed on record) so that
     no recording is lost to a change of naming."""
+    test_name = _test_name(item)
     names = []
     if matrix_seed(item) is not None:
         # A seed matrix used the test id, seed parameter included, as the whole name.
-        names.append(_clean(f"{_test_name(item)}{item.name[len(item.name.split('[', 1)[0]) :]}"))
-    raw_ids = parameter_ids(item)
-    if raw_ids:
+        names.append(_clean(test_name + item.name[item.name.index("[") :]))
+    ids = parameter_ids(item)
+    if ids:
         # The same file, read by a single-seed run.
-        names.append(_clean(f"{_test_name(item)}[seed={seed}-{'-'.join(raw_ids)}]"))
-    raw = f"{_test_name(item)}[{'-'.join(raw_ids)}]" if raw_ids else _test_name(item)
-    names.append(f"{_clean(raw)}[seed={seed}]")
+        names.append(_clean(f"{test_name}[seed={seed}-{'-'.join(ids)}]"))
+    # Today's name before a digest replaced what cleaning lost.
+    names.append(f"{_names(item)[1]}[seed={seed}]")
     own = stem(item, seed)
     return [n for n in dict.fromkeys(names) if n != own]
 

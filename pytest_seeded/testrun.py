@@ -162,7 +162,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     existing: Recording | None = None
     source = location
     try:
-        existing, source = _load_existing(location, item, seed, ownership)
+        existing, source = _load_existing(location, shown, item, seed, ownership)
         if source != location:
             shown = _shown_path(source, config)
     except SnapshotFormatError as exc:
@@ -182,6 +182,10 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     if existing is not None and settings.mode != "record":
         _check_age(existing, item.nodeid, shown, settings, command)
 
+    no_key = missing_key(settings.mode, client_base_url(settings))
+    if no_key is not None and settings.mode != "record-new":
+        raise pytest.fail.Exception(no_key, pytrace=False)
+
     calls = TestCalls(
         item=item,
         mode=settings.mode,
@@ -193,14 +197,12 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         recorded=None if settings.mode == "record" else existing,
         rerecord_command=command,
     )
-    env = pytest.MonkeyPatch()
-    calls.cannot_call = _set_environment(env, settings.mode, client_base_url(settings))
+    calls.cannot_call = no_key
     activate(calls)
     try:
         yield calls
     finally:
         deactivate()
-        env.undo()
         try:
             calls.finish_streams()
             _finish(calls, assertion, index, location, existing, source)
@@ -210,11 +212,11 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
 
 
 def _load_existing(
-    location: str, item: pytest.Item, seed: int, ownership: Ownership
+    location: str, shown: str, item: pytest.Item, seed: int, ownership: Ownership
 ) -> tuple[Recording | None, str]:
     """The test's recording and the file it came from: its own, or one an earlier version of
     the plugin named for it (read only if no other collected test has that name now)."""
-    recording = _load(location, _shown_path(location, item.config))
+    recording = _load(location, shown)
     if recording is not None:
         return recording, location
     folder = os.path.dirname(location)
@@ -269,28 +271,20 @@ def _load(location: str, shown: str) -> Recording | None:
     return None if text is None else loads(text, shown)
 
 
-def _set_environment(env: pytest.MonkeyPatch, mode: str, base_url: str | None) -> str | None:
-    """Let the code under test build its own clients as it would in production. Returns why no
-    call may go out, where only some calls will (record-new without a key)."""
-    if base_url and not os.environ.get("OPENAI_BASE_URL"):
-        env.setenv("OPENAI_BASE_URL", base_url)
-    if os.environ.get("OPENAI_API_KEY"):
+def missing_key(mode: str, base_url: str | None) -> str | None:
+    """Why this test cannot call the model: it would call api.openai.com with no key. Every
+    other need of the environment (base URL, placeholder keys) is set once for the run
+    (session.run_environment)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if mode == "replay" or (key and key != PLACEHOLDER_KEY):
         return None
-    no_key = (
+    if base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL:
+        return None
+    return (
         f"pytest-seeded: --llm-mode={mode} calls {OPENAI_DEFAULT_BASE_URL}, but OPENAI_API_KEY "
         "is not set. Set it, or point OPENAI_BASE_URL (or the llm_base_url ini option) at an "
         "OpenAI-compatible server."
     )
-    if mode == "replay" or (base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL):
-        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
-        return None
-    if mode == "record-new":
-        # Tests whose snapshots answer every request need no key; one that must call the
-        # model fails then, saying why.
-        env.setenv("OPENAI_API_KEY", PLACEHOLDER_KEY)
-        return no_key
-    env.undo()
-    pytest.fail(no_key, pytrace=False)
 
 
 def _finish(
@@ -331,17 +325,16 @@ def _finish(
         renamed = existing is not None and source != location
         if existing is not None and existing.source and unchanged(existing, calls_kept):
             text = existing.source
-            if not renamed:
-                stats.file_unchanged += 1
         else:
             _refuse_credentials(calls, calls_kept)
             text = dumps(Recording(calls.seed, calls_kept, provenance=provenance()))
-            if existing is None and not os.path.lexists(location):
-                stats.file_new += 1
-            elif not renamed:  # changed, or replacing a file that could not be read
-                stats.file_changed += 1
-        if renamed:
+        if existing is None and not os.path.lexists(location):
+            stats.file_new += 1
+        elif existing is None or renamed or text != existing.source:
+            # Changed, renamed from an earlier name, or replacing a file that could not be read.
             stats.file_changed += 1
+        else:
+            stats.file_unchanged += 1
         stats.recorded += len(calls.live_slots)
         _assert(assertion, index, text, update=True)
         if renamed:
