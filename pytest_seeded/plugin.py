@@ -44,7 +44,7 @@ from pytest_seeded.settings import (
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
 
-    from pytest_seeded.intercept import TestCalls
+    from pytest_seeded.calls import TestCalls
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -23,6 +23,9 @@ LABELS = (
     ("rerecorded", "re-recorded after fingerprint drift"),
     ("missing", "missing from snapshots"),
     ("unreadable", "unreadable snapshot file(s)"),
+    ("uncompared", "not compared (no reader for their API shape yet)"),
+    ("http_recorded", "other HTTP recorded"),
+    ("http_replayed", "other HTTP replayed"),
 )
 FILE_LABELS = (
     ("file_new", "new"),

@@ -82,6 +82,13 @@ def public_path(url: httpx2.URL, fields: frozenset[str] = frozenset()) -> str:
     return url.path + (f"?{urlencode(params)}" if params else "")
 
 
+def public_url(url: httpx2.URL, fields: frozenset[str] = frozenset()) -> str:
+    """The whole URL of the test's other HTTP (the host says which service it was), without
+    user info or the query parameters public_path leaves out."""
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{public_path(url, fields)}"
+
+
 def is_secret_param(name: str) -> bool:
     """Whether a query parameter's name says it carries a credential."""
     return any(word.lower() in SECRET_PARAM_WORDS for word in _WORDS.findall(name))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import httpx2
     from openai import OpenAI
 
-    from pytest_seeded.intercept import TestCalls
+    from pytest_seeded.calls import TestCalls
 
 # The prefix of each test's properties (pytest_seeded.replayed, ...): they cross from
 # pytest-xdist workers to the controller in the reports, and JUnit XML shows them.
@@ -40,6 +40,9 @@ COUNT_NAMES = (
     "rerecorded",
     "missing",
     "unreadable",
+    "uncompared",
+    "http_recorded",
+    "http_replayed",
     "file_new",
     "file_changed",
     "file_unchanged",
@@ -133,7 +136,7 @@ class SeededSession:
             import httpx2
             from openai import OpenAI
 
-            from pytest_seeded.intercept import SeededTransport
+            from pytest_seeded.transport import SeededTransport
 
             transport = SeededTransport(self.real_sync_transport)
             client = OpenAI(

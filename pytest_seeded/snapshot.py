@@ -4,6 +4,8 @@ A file holds ``schema_version``, ``seed``, ``recorded`` (when, and with which ve
 for people and for ``--llm-max-age``) and ``calls``; each call its request (method, path, JSON
 body with the seed), the ``system_fingerprint`` it was answered under, the output text for
 humans, and the response (a JSON body, or a stream's events one per line so git diffs read well).
+The test's other HTTP (tools, retrieval) sits among the calls in the order it was made: its
+request has a ``url`` (host included) instead of a ``path``, and it has no fingerprint or output.
 
 Re-recording is byte-stable: a call whose request, fingerprint and output are unchanged keeps
 its stored response as it was (ids, timestamps and server timings included), and a recording
@@ -31,11 +33,15 @@ SSE_CONTENT_TYPE = "text/event-stream"
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
+    # An LLM call's path (and query), without the host: the same recording serves any server.
+    # For the test's other HTTP (is_http), the whole URL: the host says which service it was.
     path: str
     body: Any
+    is_http: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "body": self.body}
+        where = "url" if self.is_http else "path"
+        return {"method": self.method, where: self.path, "body": self.body}
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,15 @@ class RecordedCall:
     fingerprint: str | None
     output: str
 
+    @property
+    def is_http(self) -> bool:
+        """Whether this is the test's other HTTP (a tool, a retrieval service), not an LLM
+        call: it has no fingerprint or output, and is never seeded or compared."""
+        return self.request.is_http
+
     def to_json(self) -> dict[str, Any]:
+        if self.request.is_http:
+            return {"request": self.request.to_json(), "response": self.response.to_json()}
         return {
             "request": self.request.to_json(),
             "fingerprint": self.fingerprint,
@@ -251,10 +265,12 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
         )
     if "request" in raw and "body" not in req:
         raise SnapshotFormatError(path, f"{where}.request: missing field 'body'")
+    is_http = "url" in req and "path" not in req
     request = RecordedRequest(
         method=_need(req, "method", str, path, f"{where}.request"),
-        path=_need(req, "path", str, path, f"{where}.request"),
+        path=_need(req, "url" if is_http else "path", str, path, f"{where}.request"),
         body=req["body"],
+        is_http=is_http,
     )
     status = _need(resp, "status", int, path, f"{where}.response")
     if not 100 <= status <= 599:
@@ -278,7 +294,7 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
         response = RecordedResponse(status, content_type, body=resp["body"])
     else:
         raise SnapshotFormatError(path, f"{where}.response: needs 'body' or 'events'")
-    output = _need(raw, "output", str, path, where)
+    output = "" if is_http else _need(raw, "output", str, path, where)
     return RecordedCall(request, response, fingerprint, output)
 
 

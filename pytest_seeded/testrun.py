@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from pytest_seeded import naming
+from pytest_seeded.calls import TestCalls
 from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
 from pytest_seeded.extension import (
@@ -26,12 +27,6 @@ from pytest_seeded.extension import (
     remember,
 )
 from pytest_seeded.hints import rerecord_command
-from pytest_seeded.intercept import (
-    AsyncSeededTransport,
-    TestCalls,
-    activate,
-    deactivate,
-)
 from pytest_seeded.scrub import credentials_in
 from pytest_seeded.session import (
     RUNNING_CALLS_KEY,
@@ -54,6 +49,7 @@ from pytest_seeded.snapshot import (
     reuse_unchanged,
     unchanged,
 )
+from pytest_seeded.transport import AsyncSeededTransport, activate, deactivate
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -335,7 +331,10 @@ def _finish(
             stats.file_changed += 1
         else:
             stats.file_unchanged += 1
-        stats.recorded += len(calls.live_slots)
+        sent = calls.ledger.live_calls()
+        http = sum(call.is_http for call in sent)
+        stats.http_recorded += http
+        stats.recorded += len(sent) - http
         _assert(assertion, index, text, update=True)
         if renamed:
             # Recorded under today's name: the file an earlier version named is superseded.

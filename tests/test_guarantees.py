@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_seeded.errors import SnapshotFormatError
-from pytest_seeded.intercept import replay_response
 from pytest_seeded.snapshot import Recording, loads
+from pytest_seeded.transport import replay_response
 
 CHAT = """
 def test_chat(seeded_llm):

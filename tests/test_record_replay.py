@@ -183,6 +183,10 @@ def test_async_tests_that_call_out_share_one_ssl_context(project: Project) -> No
             made.append(1)
             return new(cls, *args, **kwargs)
 
+        # openai imports aiohttp where it is installed, which builds two contexts at import:
+        # import it first, and count only what is made after.
+        import openai
+
         ssl.SSLContext.__new__ = staticmethod(counted)
 
         def pytest_sessionfinish(session):

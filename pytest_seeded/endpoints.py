@@ -1,0 +1,178 @@
+"""What a request and its answer mean: which requests are LLM calls (recognised by their shape,
+whoever sent them), which can be seeded and how, when a stream is complete, and what an answer
+says (its output, its fingerprint, the tokens it cost).
+
+A request is an LLM call when its method and path are those of an OpenAI-, Anthropic- or
+Gemini-shaped API, not when a known SDK sent it: litellm, langchain and google-genai build their
+own clients, and a gateway may front any of them. Every other request is the test's other HTTP
+(tools, retrieval), recorded and replayed as it is, never seeded or compared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_seeded.snapshot import RecordedResponse
+from pytest_seeded.wire import (
+    Choice,
+    body_choices,
+    body_fingerprint,
+    render,
+    stream_choices,
+    stream_fingerprint,
+    usage_tokens,
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API shape."""
+
+    name: str
+    # Where the seed goes in the JSON body: a path of keys, or () when the API has no seed.
+    seed_at: tuple[str, ...] = ()
+    # Whether this version reads the answer's output, so a live run can compare it. An answer
+    # it cannot read is counted "not compared" in the report, never called equal.
+    compared: bool = False
+    # How a complete stream ends: the last event's data, or the name of its last event.
+    stream_end_data: str | None = None
+    stream_end_event: str | None = None
+
+    @property
+    def seedable(self) -> bool:
+        return bool(self.seed_at)
+
+    @property
+    def stream_end(self) -> str:
+        """The end a complete stream of this API has, as a message names it."""
+        if self.stream_end_data is not None:
+            return f"closing 'data: {self.stream_end_data}'"
+        return f"closing '{self.stream_end_event}' event"
+
+    def stream_complete(self, events: list[dict[str, Any]]) -> bool:
+        """Whether a stream reached the end its API always sends: without it the server
+        stopped early (a crash, a proxy's timeout) and the answer may be cut short."""
+        if self.stream_end_data is not None:
+            return bool(events) and events[-1].get("data") == self.stream_end_data
+        if self.stream_end_event is not None:
+            return any(
+                e.get("event") == self.stream_end_event
+                or (
+                    isinstance(e.get("data"), dict)
+                    and e["data"].get("type") == self.stream_end_event
+                )
+                for e in events[-3:]
+            )
+        return True
+
+
+CHAT = Endpoint("chat.completions", seed_at=("seed",), compared=True, stream_end_data="[DONE]")
+COMPLETIONS = Endpoint("completions", seed_at=("seed",), compared=True, stream_end_data="[DONE]")
+RESPONSES = Endpoint("responses", stream_end_event="response.completed")
+EMBEDDINGS = Endpoint("embeddings")
+OPENAI_OTHER = Endpoint("openai")
+ANTHROPIC_MESSAGES = Endpoint("anthropic.messages", stream_end_event="message_stop")
+GEMINI = Endpoint("gemini", seed_at=("generationConfig", "seed"))
+GEMINI_OTHER = Endpoint("gemini")
+# Any other request an LLM SDK sends to its API (models.list, files, batches): stored by path
+# like the calls above, so a recording does not depend on the server's address.
+SDK_OTHER = Endpoint("api")
+
+# OpenAI-shaped paths, matched on their end (a gateway may put any prefix before /v1).
+_OPENAI_SUFFIXES = (
+    ("/chat/completions", CHAT),
+    ("/completions", COMPLETIONS),
+    ("/responses", RESPONSES),
+    ("/embeddings", EMBEDDINGS),
+    ("/moderations", OPENAI_OTHER),
+    ("/images/generations", OPENAI_OTHER),
+    ("/images/edits", OPENAI_OTHER),
+    ("/images/variations", OPENAI_OTHER),
+    ("/audio/speech", OPENAI_OTHER),
+    ("/audio/transcriptions", OPENAI_OTHER),
+    ("/audio/translations", OPENAI_OTHER),
+    ("/messages", ANTHROPIC_MESSAGES),
+    ("/messages/count_tokens", OPENAI_OTHER),
+)
+# Responses API follow-ups: /responses/{id}, /responses/{id}/input_items, .../cancel.
+_RESPONSES_ITEM = re.compile(r"/responses/[^/]+(/input_items|/cancel)?$")
+_GEMINI = re.compile(r"/models/[^/:]+:(\w+)$")
+_GEMINI_GENERATE = ("generateContent", "streamGenerateContent")
+
+
+def classify(method: str, path: str, body: Any) -> Endpoint | None:
+    """The API shape of a request, or None when it is not an LLM call (the test's other HTTP).
+    A path alone could be anyone's (a chat tool's POST /messages): OpenAI- and Anthropic-shaped
+    calls also name a model in their body, or are a multipart form (uploads, transcriptions).
+    Cheap: it runs on every request a test makes."""
+    path = path.rstrip("/")
+    if method == "POST":
+        names_model = isinstance(body, dict) and ("model" in body or "form" in body)
+        for suffix, endpoint in _OPENAI_SUFFIXES:
+            if path.endswith(suffix):
+                return endpoint if names_model else None
+        found = _GEMINI.search(path)
+        if found is not None:
+            return GEMINI if found.group(1) in _GEMINI_GENERATE else GEMINI_OTHER
+    if _RESPONSES_ITEM.search(path):
+        return RESPONSES
+    return None
+
+
+def sent_by_sdk(headers: Any) -> bool:
+    """Whether an LLM SDK sent the request: the Stainless SDKs (openai, anthropic) add their
+    x-stainless-* headers, google-genai its x-goog-api-client header."""
+    return (
+        "x-stainless-lang" in headers
+        or "x-goog-api-client" in headers
+        or headers.get("user-agent", "").startswith(("OpenAI/", "Anthropic/"))
+    )
+
+
+def seeded(endpoint: Endpoint, body: Any, seed: int) -> dict[str, Any] | None:
+    """The body with the run's seed where the API takes one and the request set none; None to
+    send the request as it is."""
+    if not endpoint.seed_at or not isinstance(body, dict):
+        return None
+    *parents, key = endpoint.seed_at
+    out = dict(body)
+    node = out
+    for name in parents:
+        child = node.get(name)
+        if child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            return None
+        else:
+            child = dict(child)
+        node[name] = child
+        node = child
+    if key in node:
+        return None
+    node[key] = seed
+    return out
+
+
+def fingerprint_of(response: RecordedResponse) -> str | None:
+    if response.events is not None:
+        return stream_fingerprint(response.events)
+    return body_fingerprint(response.body)
+
+
+def choices_of(response: RecordedResponse) -> dict[int, Choice]:
+    if response.events is not None:
+        return stream_choices(response.events)
+    return body_choices(response.body)
+
+
+def output_of(response: RecordedResponse) -> str:
+    return render(choices_of(response))
+
+
+def add_tokens(into: dict[str, int], response: RecordedResponse) -> None:
+    usage = usage_tokens(response.events if response.events is not None else response.body)
+    if usage is not None:
+        model, tokens = usage
+        into[model] = into.get(model, 0) + tokens

@@ -1,0 +1,172 @@
+"""Legacy httpx (the ``httpx`` package: litellm, and SDKs built before httpx2), adapted to the
+httpx2 seam in transport.py: its requests are converted to httpx2's, handled by the same calls,
+and their answers converted back, streams still streaming. Imported only if httpx is installed;
+litellm's aiohttp transport is an httpx transport, so its async calls are caught here too."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import httpx2
+
+from pytest_seeded import transport as seam
+from pytest_seeded.calls import TestCalls
+
+_ORIGINAL_FOR_URL = httpx.Client._transport_for_url
+_ORIGINAL_ASYNC_FOR_URL = httpx.AsyncClient._transport_for_url
+_IN_PROCESS = (httpx.MockTransport, httpx.ASGITransport, httpx.WSGITransport)
+
+
+def activate() -> None:
+    httpx.Client._transport_for_url = _for_url  # type: ignore[method-assign]
+    httpx.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
+
+
+def deactivate() -> None:
+    httpx.Client._transport_for_url = _ORIGINAL_FOR_URL  # type: ignore[method-assign]
+    httpx.AsyncClient._transport_for_url = _ORIGINAL_ASYNC_FOR_URL  # type: ignore[method-assign]
+
+
+def _routed_calls(url: httpx.URL, transport: object) -> TestCalls | None:
+    """The running test's calls, if this request goes to them."""
+    calls = seam._active
+    if calls is None or isinstance(transport, _IN_PROCESS):
+        return None
+    if seam.passes_through(calls, url.host, url.port):
+        return None
+    return calls
+
+
+def _for_url(self: httpx.Client, url: httpx.URL) -> httpx.BaseTransport:
+    transport = _ORIGINAL_FOR_URL(self, url)
+    calls = _routed_calls(url, transport)
+    return transport if calls is None else _Routed(transport, calls)
+
+
+def _async_for_url(self: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport:
+    transport = _ORIGINAL_ASYNC_FOR_URL(self, url)
+    calls = _routed_calls(url, transport)
+    return transport if calls is None else _AsyncRouted(transport, calls)
+
+
+def _modern(request: httpx.Request) -> httpx2.Request:
+    return httpx2.Request(
+        request.method,
+        str(request.url),
+        headers=request.headers.raw,
+        content=request.read(),
+        extensions=request.extensions,
+    )
+
+
+def _legacy(request: httpx2.Request) -> httpx.Request:
+    return httpx.Request(
+        request.method,
+        str(request.url),
+        headers=request.headers.raw,
+        content=request.read(),
+        extensions=request.extensions,
+    )
+
+
+class _Routed(httpx.BaseTransport):
+    def __init__(self, real: httpx.BaseTransport, calls: TestCalls) -> None:
+        self._real = real
+        self._calls = calls
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = seam.handle(self._calls, _modern(request), self._send)
+        assert isinstance(answer.stream, httpx2.SyncByteStream)
+        return httpx.Response(
+            answer.status_code,
+            headers=answer.headers.raw,
+            stream=_ToLegacy(answer.stream),
+            extensions=answer.extensions,
+            request=request,
+        )
+
+    def _send(self, request: httpx2.Request) -> httpx2.Response:
+        answer = self._real.handle_request(_legacy(request))
+        assert isinstance(answer.stream, httpx.SyncByteStream)
+        return httpx2.Response(
+            answer.status_code,
+            headers=answer.headers.raw,
+            stream=_FromLegacy(answer.stream),
+            extensions=answer.extensions,
+            request=request,
+        )
+
+
+class _AsyncRouted(httpx.AsyncBaseTransport):
+    def __init__(self, real: httpx.AsyncBaseTransport, calls: TestCalls) -> None:
+        self._real = real
+        self._calls = calls
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = await seam.ahandle(self._calls, _modern(request), self._send)
+        assert isinstance(answer.stream, httpx2.AsyncByteStream)
+        return httpx.Response(
+            answer.status_code,
+            headers=answer.headers.raw,
+            stream=_AsyncToLegacy(answer.stream),
+            extensions=answer.extensions,
+            request=request,
+        )
+
+    async def _send(self, request: httpx2.Request) -> httpx2.Response:
+        answer = await self._real.handle_async_request(_legacy(request))
+        assert isinstance(answer.stream, httpx.AsyncByteStream)
+        return httpx2.Response(
+            answer.status_code,
+            headers=answer.headers.raw,
+            stream=_AsyncFromLegacy(answer.stream),
+            extensions=answer.extensions,
+            request=request,
+        )
+
+
+class _FromLegacy(httpx2.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._inner
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _ToLegacy(httpx.SyncByteStream):
+    def __init__(self, inner: httpx2.SyncByteStream) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._inner
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncFromLegacy(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _AsyncToLegacy(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
