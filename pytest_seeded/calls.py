@@ -141,6 +141,18 @@ class TestCalls:
 
     # -- a request comes in ---------------------------------------------------------------
 
+    def passes_through(self, request: httpx2.Request) -> bool:
+        """Whether the request goes out untouched: other HTTP to a host named in
+        llm_passthrough_hosts (alone, or with its port). An LLM call is never let through
+        unrecorded, whatever its host."""
+        if not self.passthrough:
+            return False
+        url = request.url
+        if url.host not in self.passthrough and f"{url.host}:{url.port}" not in self.passthrough:
+            return False
+        body = stored_body(request.read(), request.headers.get("content-type", ""))
+        return classify(request.method, url.path, body) is None and not sent_by_sdk(request.headers)
+
     def prepare(self, request: httpx2.Request) -> Prepared:
         raw = request.read()
         body = stored_body(raw, request.headers.get("content-type", ""))

@@ -165,6 +165,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "llm_passthrough_hosts",
+        "hosts (host, or host:port) whose HTTP a test using the plugin sends for real in every "
+        "mode, never recorded or replayed (a local database's HTTP API); one or more per line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
         "llm_base_url",
         "OpenAI-compatible base URL for the LLM fixtures when OPENAI_BASE_URL is not set",
         default="",

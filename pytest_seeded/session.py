@@ -162,6 +162,12 @@ LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
 RUNNING_CALLS_KEY: pytest.StashKey[TestCalls] = pytest.StashKey()
 
 
+REPLAY_ENVIRONMENT = (
+    ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+    ("OPENAI_AGENTS_DISABLE_TRACING", "1"),
+)
+
+
 def run_environment(settings: RunSettings) -> pytest.MonkeyPatch:
     """What the whole run's environment needs, undone when pytest unconfigures: the base URL
     for clients built at import too (a record run must not send them to api.openai.com), and in
@@ -184,4 +190,10 @@ def run_environment(settings: RunSettings) -> pytest.MonkeyPatch:
             os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
         ):
             env.setenv("GEMINI_API_KEY", PLACEHOLDER_KEY)
+    if settings.mode == "replay":
+        # Nothing leaves the process in replay, not even between tests: litellm fetches its
+        # price list from GitHub at import, openai-agents uploads traces from a thread.
+        for name, value in REPLAY_ENVIRONMENT:
+            if name not in os.environ:
+                env.setenv(name, value)
     return env

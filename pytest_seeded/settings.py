@@ -126,6 +126,8 @@ class RunSettings:
     scrub_fields: frozenset[str] = frozenset()
     # Fields where text shaped like a credential may be stored (ini llm_allow_secret_fields).
     allow_secret_fields: frozenset[str] = frozenset()
+    # Hosts whose HTTP passes untouched in every mode (ini llm_passthrough_hosts).
+    passthrough_hosts: frozenset[str] = frozenset()
     # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
     max_age_days: float | None = None
     on_old: str = "warn"
@@ -212,6 +214,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         report_path=_report_path(config),
         scrub_fields=field_names(config.getini("llm_scrub_fields")),
         allow_secret_fields=field_names(config.getini("llm_allow_secret_fields")),
+        passthrough_hosts=field_names(config.getini("llm_passthrough_hosts")),
         max_age_days=max_age,
         on_old=on_old or "warn",
     )

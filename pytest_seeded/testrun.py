@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx2
 import pytest
 
-from pytest_seeded import naming
+from pytest_seeded import guard, naming
 from pytest_seeded.calls import TestCalls
 from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
@@ -192,13 +192,17 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         snapshot_path=shown,
         recorded=None if settings.mode == "record" else existing,
         rerecord_command=command,
+        passthrough=settings.passthrough_hosts,
     )
     calls.cannot_call = no_key
     activate(calls)
+    if settings.mode == "replay":
+        guard.activate(calls)
     try:
         yield calls
     finally:
         deactivate()
+        guard.deactivate()
         try:
             calls.finish_streams()
             _finish(calls, assertion, index, location, existing, source)

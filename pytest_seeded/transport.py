@@ -6,7 +6,7 @@ transport of each request: while a test runs, the transport it returns is wrappe
 transports, mounted ones and the aiohttp transport of ``openai.DefaultAioHttpClient`` are all
 caught, sync and async, and a stream stays a stream. Legacy httpx (litellm, older SDKs) is
 adapted to this seam in transport_httpx.py. Transports that never leave the process (mock,
-ASGI, WSGI) and hosts named in ``llm_passthrough_hosts`` are left alone.
+ASGI, WSGI) are left alone.
 
 vcrpy is not used on this path, after measuring it: it patches dozens of classes per cassette
 (about 3.6 ms a call against 0.8 ms here), reads a whole stream before handing it on, so a live
@@ -41,6 +41,8 @@ _ORIGINAL_ASYNC_FOR_URL = httpx2.AsyncClient._transport_for_url
 
 
 def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.Response:
+    if calls.passes_through(request):
+        return send(request)
     prepared = calls.prepare(request)
     offline = calls.answer_offline(prepared)
     if offline is not None:
@@ -71,6 +73,8 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
 
 
 async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
+    if calls.passes_through(request):
+        return await send(request)
     prepared = calls.prepare(request)
     offline = calls.answer_offline(prepared)
     if offline is not None:
@@ -225,13 +229,6 @@ IN_PROCESS = (
 )
 
 
-def passes_through(calls: TestCalls, host: str, port: int | None) -> bool:
-    """Whether llm_passthrough_hosts names this host (alone, or with this port)."""
-    if not calls.passthrough:
-        return False
-    return host in calls.passthrough or f"{host}:{port}" in calls.passthrough
-
-
 class _Routed(httpx2.BaseTransport):
     def __init__(self, real: httpx2.BaseTransport, calls: TestCalls) -> None:
         self._real = real
@@ -253,11 +250,7 @@ class _AsyncRouted(httpx2.AsyncBaseTransport):
 def _for_url(self: httpx2.Client, url: httpx2.URL) -> httpx2.BaseTransport:
     transport = _ORIGINAL_FOR_URL(self, url)
     calls = _active
-    if (
-        calls is None
-        or isinstance(transport, IN_PROCESS)
-        or passes_through(calls, url.host, url.port)
-    ):
+    if calls is None or isinstance(transport, IN_PROCESS):
         return transport
     return _Routed(transport, calls)
 
@@ -265,11 +258,7 @@ def _for_url(self: httpx2.Client, url: httpx2.URL) -> httpx2.BaseTransport:
 def _async_for_url(self: httpx2.AsyncClient, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
     transport = _ORIGINAL_ASYNC_FOR_URL(self, url)
     calls = _active
-    if (
-        calls is None
-        or isinstance(transport, IN_PROCESS)
-        or passes_through(calls, url.host, url.port)
-    ):
+    if calls is None or isinstance(transport, IN_PROCESS):
         return transport
     return _AsyncRouted(transport, calls)
 
@@ -281,9 +270,7 @@ def activate(calls: TestCalls) -> None:
     httpx2.Client._transport_for_url = _for_url  # type: ignore[method-assign]
     httpx2.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
     if _LEGACY_HTTPX:
-        from pytest_seeded import transport_httpx
-
-        transport_httpx.activate()
+        _legacy().activate()
 
 
 def deactivate() -> None:
@@ -292,9 +279,14 @@ def deactivate() -> None:
     httpx2.Client._transport_for_url = _ORIGINAL_FOR_URL  # type: ignore[method-assign]
     httpx2.AsyncClient._transport_for_url = _ORIGINAL_ASYNC_FOR_URL  # type: ignore[method-assign]
     if _LEGACY_HTTPX:
-        from pytest_seeded import transport_httpx
+        _legacy().deactivate()
 
-        transport_httpx.deactivate()
+
+def _legacy() -> Any:
+    """transport_httpx, looked up in sys.modules: a package attribute left by an earlier import
+    (pytester's in-process runs drop modules between runs) could be bound to another copy of
+    this module, whose test is not the running one."""
+    return importlib.import_module("pytest_seeded.transport_httpx")
 
 
 # -- response streams ---------------------------------------------------------------------

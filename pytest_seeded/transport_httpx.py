@@ -33,8 +33,6 @@ def _routed_calls(url: httpx.URL, transport: object) -> TestCalls | None:
     calls = seam._active
     if calls is None or isinstance(transport, _IN_PROCESS):
         return None
-    if seam.passes_through(calls, url.host, url.port):
-        return None
     return calls
 
 

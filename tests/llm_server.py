@@ -137,7 +137,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.startswith("/tool/weather"):
+            # The test's other HTTP: a tool an agent calls. Its answer follows the salt, so a
+            # test can tell a replayed answer from a fresh one.
+            state = self.server.state
+            with state.lock:
+                state.requests.append(ReceivedRequest("GET", self.path, dict(self.headers), None))
+            city = self.path.partition("city=")[2] or "nowhere"
+            temp = int(hashlib.sha256(f"{city}{state.salt}".encode()).hexdigest()[:2], 16) % 30
+            self._send_json(200, {"city": city, "celsius": temp})
+        elif self.path.rstrip("/").endswith("/models"):
             self._send_json(
                 200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]}
             )
@@ -167,6 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
         path = self.path.split("?")[0].rstrip("/")
+        if path.endswith("/messages"):
+            self._anthropic(body)
+            return
+        if ":generateContent" in path:
+            self._gemini(path, body)
+            return
         if path.endswith("/chat/completions"):
             kind = "chat"
         elif path.endswith("/completions"):
@@ -211,6 +226,64 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(
                 200, self._volatile(self._complete(kind, ident, model, prompt, text, body))
             )
+
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        """Anthropic's Messages API: no seed, so the answer follows model, prompt and salt."""
+        state = self.server.state
+        model = str(body.get("model", "claude"))
+        text = generate_text(7, model, _prompt_of(body), state.salt)
+        usage = {"input_tokens": 5, "output_tokens": len(text.split())}
+        message = {
+            "id": "msg_loopback", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": usage,
+        }  # fmt: skip
+        if not body.get("stream"):
+            self._send_json(200, message)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        start = {**message, "content": [], "stop_reason": None}
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": start}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+        ]  # fmt: skip
+        for word in text.split(" "):
+            delta = {"type": "text_delta", "text": word + " "}
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            )
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 3},
+                               "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]  # fmt: skip
+        for name, data in events:
+            self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        self._chunk(b"")
+
+    def _gemini(self, path: str, body: dict[str, Any]) -> None:
+        """Gemini's generateContent: seeded through generationConfig.seed."""
+        model = path.rsplit("/", 1)[-1].split(":")[0]
+        seed = (body.get("generationConfig") or {}).get("seed")
+        parts = [p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", [])]
+        text = generate_text(seed, model, " ".join(parts), self.server.state.salt)
+        self._send_json(
+            200,
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+                ],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 9,
+                                  "totalTokenCount": 12},
+                "modelVersion": f"{model}-001",
+                "responseId": "gemini-loopback",
+            },
+        )  # fmt: skip
 
     def _volatile(self, answer: dict[str, Any]) -> dict[str, Any]:
         if self.server.state.echo_in_body:
