@@ -143,6 +143,36 @@ def test_langchain_openai_sync_stream_and_async(project: Project) -> None:
     _round_trip(project, LANGCHAIN, tests=3, seeded=3)
 
 
+PYDANTIC_AI = """
+import os
+
+import pytest
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+def agent():
+    provider = OpenAIProvider(base_url=os.environ["OPENAI_BASE_URL"], api_key=os.environ["OPENAI_API_KEY"])
+    return Agent(OpenAIChatModel("m", provider=provider))
+
+def test_run_sync(llm_seed):
+    assert agent().run_sync("pydantic sync").output
+
+@pytest.mark.asyncio
+async def test_run(llm_seed):
+    assert (await agent().run("pydantic async")).output
+
+@pytest.mark.asyncio
+async def test_run_stream(llm_seed):
+    async with agent().run_stream("pydantic stream") as result:
+        assert "".join([text async for text in result.stream_text(delta=True)])
+"""
+
+
+def test_pydantic_ai_sync_async_and_stream(project: Project) -> None:
+    _round_trip(project, PYDANTIC_AI, tests=3, seeded=3, subprocess=True)
+
+
 ANTHROPIC = """
 import os
 
