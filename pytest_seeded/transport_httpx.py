@@ -79,7 +79,7 @@ class _Routed(httpx.BaseTransport):
         return httpx.Response(
             answer.status_code,
             headers=answer.headers.raw,
-            stream=_ToLegacy(answer.stream),
+            stream=_Bridge(answer.stream),
             extensions=answer.extensions,
             request=request,
         )
@@ -90,7 +90,7 @@ class _Routed(httpx.BaseTransport):
         return httpx2.Response(
             answer.status_code,
             headers=answer.headers.raw,
-            stream=_FromLegacy(answer.stream),
+            stream=_Bridge(answer.stream),
             extensions=answer.extensions,
             request=request,
         )
@@ -107,7 +107,7 @@ class _AsyncRouted(httpx.AsyncBaseTransport):
         return httpx.Response(
             answer.status_code,
             headers=answer.headers.raw,
-            stream=_AsyncToLegacy(answer.stream),
+            stream=_AsyncBridge(answer.stream),
             extensions=answer.extensions,
             request=request,
         )
@@ -118,14 +118,16 @@ class _AsyncRouted(httpx.AsyncBaseTransport):
         return httpx2.Response(
             answer.status_code,
             headers=answer.headers.raw,
-            stream=_AsyncFromLegacy(answer.stream),
+            stream=_AsyncBridge(answer.stream),
             extensions=answer.extensions,
             request=request,
         )
 
 
-class _FromLegacy(httpx2.SyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream) -> None:
+class _Bridge(httpx.SyncByteStream, httpx2.SyncByteStream):
+    """A stream of either library handed to the other: both check only the base class."""
+
+    def __init__(self, inner: httpx.SyncByteStream | httpx2.SyncByteStream) -> None:
         self._inner = inner
 
     def __iter__(self) -> Iterator[bytes]:
@@ -135,31 +137,8 @@ class _FromLegacy(httpx2.SyncByteStream):
         self._inner.close()
 
 
-class _ToLegacy(httpx.SyncByteStream):
-    def __init__(self, inner: httpx2.SyncByteStream) -> None:
-        self._inner = inner
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._inner
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _AsyncFromLegacy(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _AsyncToLegacy(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream) -> None:
+class _AsyncBridge(httpx.AsyncByteStream, httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream | httpx2.AsyncByteStream) -> None:
         self._inner = inner
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
