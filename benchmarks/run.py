@@ -15,7 +15,8 @@ A call's cost is (suite time - plain suite time) / tests. Streams: time to first
 server that sends a chunk every 50 ms, direct and through the plugin, in turns. Memory: peak RSS
 of 1,000 and 10,000 replayed tests (one parametrized test), beside plain tests and floor calls of
 the same sizes. xdist: 1,000 tests with -n 2 against -n 0, replayed, floor, and a reference
-suite that keeps a core busy for 5 ms a test (what xdist itself gains on the machine). Large
+suite that keeps a core busy for 5 ms a test (what xdist itself gains on the machine). litellm: a litellm.completion call replayed by the plugin beside litellm's own floor
+(the call answered in memory by a client handed to litellm). Large
 streams: the time a recording test takes to read a stream of one 10 MB and one 30 MB event
 through the plugin (capture included), in turns; it should grow with the size, not its square.
 
@@ -483,7 +484,76 @@ def large_streams(root: Path, server: LLMServer, rounds: int) -> dict[str, float
     return {"small_s": small, "large_s": large, "ratio": large / small}
 
 
-SECTIONS = ("replay", "unused", "scale", "xdist", "stream", "large-stream")
+LITELLM_CONFTEST = """
+import json, os
+import httpx2, litellm, openai, pytest  # every litellm suite pays the same imports
+
+CANNED = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+    "system_fingerprint": "fp", "choices": [{"index": 0, "finish_reason": "stop",
+    "message": {"role": "assistant", "content": "canned"}}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+
+@pytest.fixture(scope="session")
+def mock_client():
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(
+        200, content=CANNED, headers={"content-type": "application/json"}))
+    return openai.OpenAI(api_key="x", http_client=httpx2.Client(transport=transport))
+"""
+LITELLM_CALL = {
+    # litellm's own floor: the call answered in memory by a client handed to litellm.
+    "floor": (
+        'r = litellm.completion(model="openai/m", messages={prompt}, client=mock_client)',
+        "mock_client",
+    ),
+    # The same call replayed by the plugin, litellm building its own (legacy httpx) client.
+    "seeded": (
+        'r = litellm.completion(model="openai/m", messages={prompt}, api_base=os.environ["OPENAI_BASE_URL"], api_key="x")',
+        "llm_seed",
+    ),
+}
+
+
+def litellm_costs(root: Path, n: int, rounds: int, url: str) -> dict[str, float]:
+    """A litellm call replayed by the plugin against litellm's own in-memory floor."""
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    suites = {}
+    for name, (body, fixture) in {"plain": ("pass", ""), **LITELLM_CALL}.items():
+        folder = root / f"litellm_{name}_{n}"
+        folder.mkdir(parents=True)
+        (folder / "conftest.py").write_text(LITELLM_CONFTEST)
+        check = "" if name == "plain" else "\n    assert r.choices[0].message.content"
+        (folder / "test_suite.py").write_text(_tests(n, body + check, fixture))
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        suites[name] = folder
+    pytest_run(
+        suites["seeded"],
+        "-p",
+        "no:recording",
+        "--llm-mode=record",
+        env={**env, "OPENAI_BASE_URL": url},
+    )
+    offline = {**env, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    runs: dict[str, list[Run]] = {k: [] for k in suites}
+    for round_ in range(rounds + 1):
+        if round_ == 1:
+            runs = {k: [] for k in runs}
+        runs["plain"].append(
+            pytest_run(suites["plain"], "-p", "no:seeded", "-p", "no:recording", env=env)
+        )
+        runs["floor"].append(
+            pytest_run(suites["floor"], "-p", "no:seeded", "-p", "no:recording", env=env)
+        )
+        runs["seeded"].append(pytest_run(suites["seeded"], "-p", "no:recording", env=offline))
+    out = {}
+    for kind in ("floor", "seeded"):
+        diffs = [
+            run.wall - plain.wall for run, plain in zip(runs[kind], runs["plain"], strict=True)
+        ]
+        out[f"{kind}_ms_per_call"] = statistics.median(diffs) / n * 1000
+    return out
+
+
+SECTIONS = ("replay", "unused", "scale", "xdist", "stream", "large-stream", "litellm")
 
 
 def main() -> int:
@@ -526,6 +596,8 @@ def main() -> int:
             server.state.chunk_delay = 0.0
         if "large-stream" in only:
             results["large_stream"] = large_streams(root, server, rounds)
+        if "litellm" in only:
+            results["litellm"] = litellm_costs(root, 300, rounds * 2, server.url)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -561,6 +633,17 @@ def print_table(r: dict[str, dict[str, float]], sizes: tuple[int, ...]) -> None:
             (
                 f"replay {n}: seeded / (floor + syrupy alone)",
                 f"{x['seeded_ms_per_call'] / (x['floor_ms_per_call'] + x['syrupy_ms_per_call']):.2f}",
+                "",
+            ),
+        ]
+    lt = r.get("litellm")
+    if lt is not None:
+        rows += [
+            ("litellm 300: litellm's floor ms/call", f"{lt['floor_ms_per_call']:.2f}", ""),
+            ("litellm 300: pytest-seeded ms/call", f"{lt['seeded_ms_per_call']:.2f}", ""),
+            (
+                "litellm 300: seeded / litellm's floor",
+                f"{lt['seeded_ms_per_call'] / lt['floor_ms_per_call']:.2f}",
                 "",
             ),
         ]

@@ -196,12 +196,14 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     )
     calls.cannot_call = no_key
     activate(calls)
+    other_clients = _other_clients(calls)
     if settings.mode == "replay":
         guard.activate(calls)
     try:
         yield calls
     finally:
         deactivate()
+        other_clients.close()
         guard.deactivate()
         try:
             calls.finish_streams()
@@ -209,6 +211,19 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         finally:
             forget(location)
             item.user_properties.extend(calls.stats.as_properties(calls.mode, calls.seed))
+
+
+def _other_clients(calls: TestCalls) -> contextlib.ExitStack:
+    """vcrpy's patches for the clients outside httpx (transport_vcr.py), entered where they may
+    be needed: always when a run may send requests, and in replay only when the recording holds
+    other HTTP (without them, the network guard still fails a test whose client went around)."""
+    if calls.mode == "replay" and not (
+        calls.recorded is not None and any(call.is_http for call in calls.recorded.calls)
+    ):
+        return contextlib.ExitStack()
+    from pytest_seeded.transport_vcr import patches
+
+    return patches(calls)
 
 
 def _load_existing(

@@ -20,6 +20,7 @@ import json
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import httpx2
@@ -27,6 +28,11 @@ import httpx2
 from pytest_seeded.calls import Prepared, StreamCapture, TestCalls, body_response
 from pytest_seeded.snapshot import SSE_CONTENT_TYPE, RecordedResponse
 from pytest_seeded.wire import encode_sse
+
+# Set while the seam sends a request for real: a transport below it (aiohttp's, under
+# DefaultAioHttpClient or litellm) may be one that vcrpy patches too (transport_vcr.py), and the
+# request must be handled once, not twice.
+SENDING: ContextVar[bool] = ContextVar("pytest_seeded_sending", default=False)
 
 SyncSend = Callable[[httpx2.Request], httpx2.Response]
 AsyncSend = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
@@ -51,6 +57,7 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
     # --llm-repeat: the extra answers are read whole first, so the one the test gets can
     # still stream.
     extra: list[tuple[str | None, str]] = []
+    sending = SENDING.set(True)
     try:
         for _ in range(_repeats(calls, prepared)):
             response = send(_closing(prepared.request))
@@ -61,6 +68,8 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
     except BaseException:
         calls.drop(slot)
         raise
+    finally:
+        SENDING.reset(sending)
     if not calls.keeps(prepared, response.status_code):
         calls.drop(slot)
         return response
@@ -81,6 +90,7 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
         return _offline(offline, prepared, is_async=True)
     slot = calls.reserve()
     extra: list[tuple[str | None, str]] = []
+    sending = SENDING.set(True)
     try:
         for _ in range(_repeats(calls, prepared)):
             response = await send(_closing(prepared.request))
@@ -90,6 +100,8 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
     except BaseException:
         calls.drop(slot)
         raise
+    finally:
+        SENDING.reset(sending)
     if not calls.keeps(prepared, response.status_code):
         calls.drop(slot)
         return response
@@ -148,11 +160,11 @@ def replay_response(
     if response.events is not None:
         stream = _AsyncReplayStream(response.events) if is_async else _ReplayStream(response.events)
     else:
-        stream = httpx2.ByteStream(_body_bytes(response))
+        stream = httpx2.ByteStream(body_bytes(response))
     return httpx2.Response(response.status, headers=headers, stream=stream, request=request)
 
 
-def _body_bytes(response: RecordedResponse) -> bytes:
+def body_bytes(response: RecordedResponse) -> bytes:
     body = response.body
     if isinstance(body, str):
         return body.encode()
