@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx2
 import pytest
 
-from pytest_seeded import guard, naming
+from pytest_seeded import caches, guard, naming
 from pytest_seeded.calls import TestCalls
 from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
@@ -197,6 +197,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     calls.cannot_call = no_key
     activate(calls)
     other_clients = _other_clients(calls)
+    restore_caches = caches.set_aside()
     if settings.mode == "replay":
         guard.activate(calls)
     try:
@@ -204,6 +205,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     finally:
         deactivate()
         other_clients.close()
+        restore_caches()
         guard.deactivate()
         try:
             calls.finish_streams()

@@ -176,6 +176,27 @@ def test_pydantic_ai_sync_async_and_stream(project: Project) -> None:
     _round_trip(project, PYDANTIC_AI, tests=3, seeded=3, subprocess=True)
 
 
+DSPY = """
+import os
+
+import dspy
+
+def test_lm(llm_seed):
+    lm = dspy.LM("openai/m", api_base=os.environ["OPENAI_BASE_URL"], api_key=os.environ["OPENAI_API_KEY"])
+    assert lm(messages=[{"role": "user", "content": "dspy with its cache on"}])[0]
+"""
+
+
+def test_dspy_with_its_cache_on(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DSPy's disk cache stays on (its default), in a folder of this test's own: the record run
+    # fills it, and the replay and live runs must still go through the plugin, or a live run
+    # against a changed model would pass on the cached answer.
+    monkeypatch.setenv("DSPY_CACHEDIR", str(tmp_path_factory.mktemp("dspy_cache")))
+    _round_trip(project, DSPY, tests=1, seeded=1, subprocess=True)
+
+
 ANTHROPIC = """
 import os
 
