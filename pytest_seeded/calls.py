@@ -38,6 +38,7 @@ from pytest_seeded.endpoints import (
     add_tokens,
     classify,
     fingerprint_of,
+    is_telemetry,
     output_of,
     seeded,
     sent_by_sdk,
@@ -142,12 +143,14 @@ class TestCalls:
     # -- a request comes in ---------------------------------------------------------------
 
     def passes_through(self, request: httpx2.Request) -> bool:
-        """Whether the request goes out untouched: other HTTP to a host named in
-        llm_passthrough_hosts (alone, or with its port). An LLM call is never let through
-        unrecorded, whatever its host."""
+        """Whether the request goes out untouched: telemetry outside replay, and other HTTP to
+        a host named in llm_passthrough_hosts (alone, or with its port). An LLM call is never
+        let through unrecorded, whatever its host."""
+        url = request.url
+        if is_telemetry(url.host, url.path):
+            return self.mode != "replay"
         if not self.passthrough:
             return False
-        url = request.url
         if url.host not in self.passthrough and f"{url.host}:{url.port}" not in self.passthrough:
             return False
         body = stored_body(request.read(), request.headers.get("content-type", ""))
@@ -200,6 +203,10 @@ class TestCalls:
         """The answer from the snapshot where the mode gives one (a recorded response, or a
         refusal that fails the test); None to send the request."""
         if self.mode == "replay":
+            url = prepared.request.url
+            if is_telemetry(url.host, url.path):
+                # Never recorded (passes_through sends it in the other modes), never sent here.
+                return httpx2.Response(204, request=prepared.request)
             call = self.ledger.take(prepared.recorded)
             if call is None:
                 self.stats.missing += 1

@@ -121,6 +121,17 @@ def classify(method: str, path: str, body: Any) -> Endpoint | None:
     return None
 
 
+# Telemetry the frameworks upload from background threads (openai-agents' traces, LangSmith's
+# runs): not part of what a test does, and different on every run. Never recorded; sent as the
+# user configured in record and live runs, answered in the process in replay.
+_TELEMETRY_PATHS = ("/traces/ingest",)
+_TELEMETRY_HOSTS = ("smith.langchain.com",)
+
+
+def is_telemetry(host: str, path: str) -> bool:
+    return path.rstrip("/").endswith(_TELEMETRY_PATHS) or host.endswith(_TELEMETRY_HOSTS)
+
+
 def sent_by_sdk(headers: Any) -> bool:
     """Whether an LLM SDK sent the request: the Stainless SDKs (openai, anthropic) add their
     x-stainless-* headers, google-genai its x-goog-api-client header."""

@@ -59,7 +59,7 @@ class LedgerCassette:
         answer = self._calls.answer_offline(self._calls.prepare(modern, seed=False))
         if answer is None:
             return False
-        if isinstance(answer, httpx2.Response):  # a refusal: the test fails, the client too
+        if isinstance(answer, httpx2.Response):  # a refusal (the test fails) or telemetry
             self._answer = _vcr_response(answer.status_code, "application/json", answer.read())
         else:
             self._answer = _vcr_response(answer.status, answer.content_type, _bytes(answer))

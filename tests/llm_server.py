@@ -179,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/messages"):
             self._anthropic(body)
             return
+        if path.endswith("/responses"):
+            self._responses(body)
+            return
         if ":generateContent" in path:
             self._gemini(path, body)
             return
@@ -264,6 +267,45 @@ class _Handler(BaseHTTPRequestHandler):
         ]  # fmt: skip
         for name, data in events:
             self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        self._chunk(b"")
+
+    def _responses(self, body: dict[str, Any]) -> None:
+        """The Responses API: no seed, no fingerprint; the model names the served version."""
+        state = self.server.state
+        model = str(body.get("model", "loopback"))
+        given = body.get("input")
+        prompt = given if isinstance(given, str) else json.dumps(given, sort_keys=True)
+        text = generate_text(7, model, prompt, state.salt)
+        message = {
+            "type": "message", "id": "msg_loopback", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }  # fmt: skip
+        response = {
+            "id": "resp_loopback", "object": "response", "created_at": CREATED, "status": "completed",
+            "model": f"{model}-2026-11-01", "output": [message], "parallel_tool_calls": True,
+            "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None,
+            "instructions": body.get("instructions"), "metadata": {}, "temperature": 1.0,
+            "top_p": 1.0,
+            "usage": {"input_tokens": 5, "output_tokens": len(text.split()), "total_tokens": 5 + len(text.split()),
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}},
+        }  # fmt: skip
+        if not body.get("stream"):
+            self._send_json(200, response)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        started = {**response, "status": "in_progress", "output": []}
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": started}]
+        for n, word in enumerate(text.split(" ")):
+            events.append({"type": "response.output_text.delta", "item_id": "msg_loopback",
+                           "output_index": 0, "content_index": 0, "delta": word + " " * (n > 0 or 1),
+                           "sequence_number": n + 1})  # fmt: skip
+        events.append({"type": "response.completed", "response": response})
+        for event in events:
+            self._chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
         self._chunk(b"")
 
     def _gemini(self, path: str, body: dict[str, Any]) -> None:

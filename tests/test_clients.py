@@ -197,6 +197,52 @@ def test_dspy_with_its_cache_on(
     _round_trip(project, DSPY, tests=1, seeded=1, subprocess=True)
 
 
+AGENTS = """
+import os
+
+from agents import Agent, OpenAIChatCompletionsModel, OpenAIResponsesModel, Runner
+from openai import AsyncOpenAI
+
+def client():
+    return AsyncOpenAI(base_url=os.environ["OPENAI_BASE_URL"], api_key=os.environ["OPENAI_API_KEY"])
+
+def test_chat_model(llm_seed):
+    model = OpenAIChatCompletionsModel(model="m", openai_client=client())
+    assert Runner.run_sync(Agent(name="a", instructions="Be brief.", model=model), "agents chat").final_output
+
+def test_responses_model(llm_seed):
+    model = OpenAIResponsesModel(model="m", openai_client=client())
+    assert Runner.run_sync(Agent(name="a", instructions="Be brief.", model=model), "agents responses").final_output
+"""
+
+
+def test_openai_agents_chat_and_responses_models_with_tracing_on(project: Project) -> None:
+    # Tracing stays on (the SDK's default): its uploads are never recorded, and in replay never
+    # leave the process. The Responses API has no seed; its live answer is not compared yet.
+    # Runner.run_sync's event loops end before httpx2 can close the clients' auth generators.
+    project.write_ini(LIBRARY_WARNINGS + "    ignore::ResourceWarning\n")
+    project.pytester.makepyfile(test_client=AGENTS)
+    project.run_subprocess("--llm-mode=record").assert_outcomes(passed=2)
+    calls = [c for text in project.snapshots().values() for c in json.loads(text)["calls"]]
+    assert sorted(c["request"]["path"] for c in calls) == ["/v1/chat/completions", "/v1/responses"]
+    assert [
+        c["request"]["body"].get("seed")
+        for c in calls
+        if c["request"]["path"].endswith("completions")
+    ] == [42]
+    sent = len(project.server.state.requests)
+    base_url = project.base_url
+    project.offline()
+    project.run_subprocess().assert_outcomes(passed=2)
+    assert len(project.server.state.requests) == sent
+    project.base_url = base_url
+    project.write_ini()
+    project.server.state.salt = "a new model"
+    result = project.run_subprocess("--llm-mode=live")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*1 not compared (no reader for their API shape yet)*"])
+
+
 ANTHROPIC = """
 import os
 
