@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx2
 import pytest
 
-from pytest_seeded import caches, guard, naming
+from pytest_seeded import caches, credentials, guard, naming
 from pytest_seeded.calls import TestCalls
 from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
 from pytest_seeded.errors import SnapshotFormatError
@@ -198,6 +198,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     activate(calls)
     other_clients = _other_clients(calls)
     restore_caches = caches.set_aside()
+    restore_credentials = credentials.set_placeholders(settings.mode)
     if settings.mode == "replay":
         guard.activate(calls)
     try:
@@ -206,6 +207,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         deactivate()
         other_clients.close()
         restore_caches()
+        restore_credentials()
         guard.deactivate()
         try:
             calls.finish_streams()

@@ -243,6 +243,40 @@ def test_openai_agents_chat_and_responses_models_with_tracing_on(project: Projec
     result.stdout.fnmatch_lines(["*1 not compared (no reader for their API shape yet)*"])
 
 
+AZURE = """
+import os
+
+import openai
+
+def token():
+    if os.environ.get("AZURE_AD_OFFLINE"):
+        raise RuntimeError("would ask Azure AD for a token over the network")
+    return "azure-ad-token-for-the-loopback"
+
+def test_azure(llm_seed):
+    client = openai.AzureOpenAI(
+        azure_endpoint=os.environ["OPENAI_BASE_URL"].removesuffix("/v1"), api_version="2024-10-21",
+        azure_ad_token_provider=token, azure_deployment="m", max_retries=0)
+    r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "azure"}])
+    assert r.choices[0].message.content
+"""
+
+
+def test_azure_token_providers_are_not_called_in_replay(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pytester.makepyfile(test_client=AZURE)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    (call,) = _calls(project)
+    assert (
+        call["request"]["path"] == "/openai/deployments/m/chat/completions?api-version=2024-10-21"
+    )
+    assert "azure-ad-token" not in json.dumps(call)
+    monkeypatch.setenv("AZURE_AD_OFFLINE", "1")
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+
+
 ANTHROPIC = """
 import os
 

@@ -1,0 +1,46 @@
+"""Replay needs no credentials: an SDK hook that runs the user's code to get one (the
+``azure_ad_token_provider`` of openai's Azure clients, which asks Azure AD over the network) is
+answered with a placeholder while a replayed test runs. Nothing is sent in replay, so the
+placeholder is never checked. Patched only if the Azure client was imported."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pytest_seeded.settings import PLACEHOLDER_KEY
+
+
+def set_placeholders(mode: str) -> Callable[[], None]:
+    """In replay, answer token providers with the placeholder; the function returned undoes
+    it."""
+    azure = sys.modules.get("openai.lib.azure")
+    if mode != "replay" or azure is None:
+        return _nothing
+    sync_class, async_class = azure.AzureOpenAI, azure.AsyncAzureOpenAI
+    sync_original = sync_class._get_azure_ad_token
+    async_original = async_class._get_azure_ad_token
+
+    def sync_token(self: Any) -> str | None:
+        if self._azure_ad_token is None and self._azure_ad_token_provider is not None:
+            return PLACEHOLDER_KEY
+        return sync_original(self)  # type: ignore[no-any-return]
+
+    async def async_token(self: Any) -> str | None:
+        if self._azure_ad_token is None and self._azure_ad_token_provider is not None:
+            return PLACEHOLDER_KEY
+        return await async_original(self)  # type: ignore[no-any-return]
+
+    sync_class._get_azure_ad_token = sync_token
+    async_class._get_azure_ad_token = async_token
+
+    def restore() -> None:
+        sync_class._get_azure_ad_token = sync_original
+        async_class._get_azure_ad_token = async_original
+
+    return restore
+
+
+def _nothing() -> None:
+    return None
