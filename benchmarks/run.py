@@ -522,7 +522,9 @@ def litellm_costs(root: Path, n: int, rounds: int, url: str) -> dict[str, float]
         folder.mkdir(parents=True)
         (folder / "conftest.py").write_text(LITELLM_CONFTEST)
         check = "" if name == "plain" else "\n    assert r.choices[0].message.content"
-        (folder / "test_suite.py").write_text(_tests(n, body + check, fixture))
+        (folder / "test_suite.py").write_text(
+            "import os\nimport litellm\n\n" + _tests(n, body + check, fixture)
+        )
         (folder / "pytest.ini").write_text("[pytest]\n")
         suites[name] = folder
     pytest_run(

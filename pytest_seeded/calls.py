@@ -253,7 +253,9 @@ class TestCalls:
 
     # -- the answer comes back ------------------------------------------------------------
 
-    def sample(self, content_type: str, status: int, body: bytes) -> tuple[str | None, str]:
+    def sample(
+        self, endpoint: Endpoint, content_type: str, status: int, body: bytes
+    ) -> tuple[str | None, str]:
         """(fingerprint, output) of one repeated answer (--llm-repeat), read whole."""
         if content_type == SSE_CONTENT_TYPE:
             parser = SSEParser()
@@ -263,7 +265,7 @@ class TestCalls:
         else:
             recorded = body_response(content_type, status, body)
         add_tokens(self.stats.tokens_spent, recorded)
-        return fingerprint_of(recorded), output_of(recorded)
+        return fingerprint_of(endpoint, recorded), output_of(endpoint, recorded)
 
     def complete(
         self,
@@ -287,11 +289,15 @@ class TestCalls:
             body=stored.get("body"),
             events=stored.get("events"),
         )
-        if not prepared.is_llm:
+        endpoint = prepared.endpoint
+        if endpoint is None:  # the test's other HTTP
             self.ledger.fill(slot, RecordedCall(prepared.recorded, response, None, ""), live=True)
             return
         call = RecordedCall(
-            prepared.recorded, response, fingerprint_of(response), output_of(response)
+            prepared.recorded,
+            response,
+            fingerprint_of(endpoint, response),
+            output_of(endpoint, response),
         )
         self.ledger.fill(slot, call, live=True)
         if extra:

@@ -36,7 +36,10 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
         # An API shape whose output this version cannot read: counted, never called equal.
         calls.stats.uncompared += 1
         return
-    if expected.fingerprint != live.fingerprint and not drift(calls, expected, live, number):
+    endpoint = prepared.endpoint
+    if expected.fingerprint != live.fingerprint and not drift(
+        calls, expected, live, number, endpoint.identity_name
+    ):
         return
     settings = calls.settings
     info = LLMCall(
@@ -59,8 +62,8 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
             settings.compare,
             expected_text,
             live_text,
-            choices_of(expected.response),
-            choices_of(live.response),
+            choices_of(endpoint, expected.response),
+            choices_of(endpoint, live.response),
         )
         how = f"compare {settings.compare}"
     else:
@@ -81,7 +84,13 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
     )
 
 
-def drift(calls: TestCalls, expected: RecordedCall, live: RecordedCall, number: int) -> bool:
+def drift(
+    calls: TestCalls,
+    expected: RecordedCall,
+    live: RecordedCall,
+    number: int,
+    identity: str = "system_fingerprint",
+) -> bool:
     """The model behind a call changed: apply the drift policy (the hook's choice, or
     --llm-on-drift). True when the outputs should still be compared."""
     old, new = expected.fingerprint, live.fingerprint
@@ -97,7 +106,7 @@ def drift(calls: TestCalls, expected: RecordedCall, live: RecordedCall, number: 
     stats = calls.stats
     stats.drifts.append((old, new))
     message = (
-        f"pytest-seeded: system_fingerprint changed for call #{number} of "
+        f"pytest-seeded: {identity} changed for call #{number} of "
         f"{calls.nodeid}: recorded {old!r}, live {new!r}. "
         "The model or its serving setup changed, so the snapshot cannot be compared. "
         f"{calls.rerecord_hint}"

@@ -61,9 +61,7 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
     try:
         for _ in range(_repeats(calls, prepared)):
             response = send(_closing(prepared.request))
-            extra.append(
-                calls.sample(content_type(response), response.status_code, response.read())
-            )
+            extra.append(_sample(calls, prepared, response, response.read()))
         response = send(prepared.request)
     except BaseException:
         calls.drop(slot)
@@ -95,7 +93,7 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
         for _ in range(_repeats(calls, prepared)):
             response = await send(_closing(prepared.request))
             body = await response.aread()
-            extra.append(calls.sample(content_type(response), response.status_code, body))
+            extra.append(_sample(calls, prepared, response, body))
         response = await send(prepared.request)
     except BaseException:
         calls.drop(slot)
@@ -110,6 +108,13 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
         calls.open_streams.append(async_stream)
         return _rebuilt(response, prepared.request, async_stream)
     return _whole(calls, prepared, slot, response, await response.aread(), extra)
+
+
+def _sample(
+    calls: TestCalls, prepared: Prepared, response: httpx2.Response, body: bytes
+) -> tuple[str | None, str]:
+    assert prepared.endpoint is not None  # only LLM calls are repeated
+    return calls.sample(prepared.endpoint, content_type(response), response.status_code, body)
 
 
 def _repeats(calls: TestCalls, prepared: Prepared) -> int:

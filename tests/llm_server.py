@@ -322,7 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
                 "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 9,
                                   "totalTokenCount": 12},
-                "modelVersion": f"{model}-001",
+                # A new backend (the test changes the fingerprint) is a new model version.
+                "modelVersion": f"{model}-{'001' if self.server.state.fingerprint == 'fp_loopback_1' else '002'}",
                 "responseId": "gemini-loopback",
             },
         )  # fmt: skip

@@ -218,7 +218,7 @@ def test_responses_model(llm_seed):
 
 def test_openai_agents_chat_and_responses_models_with_tracing_on(project: Project) -> None:
     # Tracing stays on (the SDK's default): its uploads are never recorded, and in replay never
-    # leave the process. The Responses API has no seed; its live answer is not compared yet.
+    # leave the process. The Responses API has no seed; its answers are compared all the same.
     # Runner.run_sync's event loops end before httpx2 can close the clients' auth generators.
     project.write_ini(LIBRARY_WARNINGS + "    ignore::ResourceWarning\n")
     project.pytester.makepyfile(test_client=AGENTS)
@@ -239,8 +239,8 @@ def test_openai_agents_chat_and_responses_models_with_tracing_on(project: Projec
     project.write_ini()
     project.server.state.salt = "a new model"
     result = project.run_subprocess("--llm-mode=live")
-    result.assert_outcomes(failed=1, passed=1)
-    result.stdout.fnmatch_lines(["*1 not compared (no reader for their API shape yet)*"])
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*2 mismatched live*"])
 
 
 AZURE = """
@@ -295,7 +295,7 @@ def test_stream(llm_seed):
 """
 
 
-def test_anthropic_is_recorded_replayed_and_reported_uncompared_live(project: Project) -> None:
+def test_anthropic_messages_and_stream(project: Project) -> None:
     project.write_ini(LIBRARY_WARNINGS)
     project.pytester.makepyfile(test_client=ANTHROPIC)
     project.run("--llm-mode=record").assert_outcomes(passed=2)
@@ -310,12 +310,12 @@ def test_anthropic_is_recorded_replayed_and_reported_uncompared_live(project: Pr
     assert len(project.server.state.requests) == sent
     project.base_url = base_url
     project.write_ini()
-    # This version cannot read Anthropic's output yet: a live run must say it compared
-    # nothing, never count the answers as matched.
+    # Live: the same model answers the same, then a changed one differently, for both shapes.
+    project.run("--llm-mode=live").assert_outcomes(passed=2)
+    project.server.state.salt = "a new model"
     result = project.run("--llm-mode=live")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*2 not compared (no reader for their API shape yet)*"])
-    assert "matched live" not in result.stdout.str()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*live output of call #1*differs from the snapshot*"])
 
 
 GEMINI = """
@@ -343,10 +343,26 @@ def test_google_genai_is_seeded_recorded_and_replayed(
     assert call["request"]["path"] == "/v1beta/models/gemini-x:generateContent"
     assert call["request"]["body"]["generationConfig"]["seed"] == 42
     sent = len(project.server.state.requests)
+    assert call["fingerprint"] == "gemini-x-001"  # Gemini's modelVersion says what served it
     monkeypatch.delenv("GEMINI_API_KEY")
+    base_url = project.base_url
     project.offline()
     project.run().assert_outcomes(passed=1)
     assert len(project.server.state.requests) == sent
+    project.base_url = base_url
+    project.write_ini()
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-key-for-the-loopback")
+    project.server.state.salt = "a new model"
+    result = project.run("--llm-mode=live")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*live output of call #1*differs from the snapshot*"])
+    # Gemini sends no system_fingerprint: a new modelVersion is the drift that skips.
+    project.server.state.fingerprint = "fp_loopback_2"
+    result = project.run("--llm-mode=live", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*modelVersion changed for call #1*'gemini-x-001'*'gemini-x-002'*"]
+    )
 
 
 TOOLS = """
