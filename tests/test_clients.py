@@ -277,6 +277,45 @@ def test_azure_token_providers_are_not_called_in_replay(
     project.run().assert_outcomes(passed=1)
 
 
+INSTRUCTOR = """
+import os
+
+import instructor
+import openai
+import pytest
+from pydantic import BaseModel
+
+class Words(BaseModel):
+    words: list[str]
+    seed: int | None = None
+
+def client():
+    return instructor.from_openai(openai.OpenAI(base_url=os.environ["OPENAI_BASE_URL"], max_retries=0))
+
+def test_structured(llm_seed):
+    words = client().chat.completions.create(
+        model="m", response_model=Words, max_retries=0,
+        messages=[{"role": "user", "content": "answer with the tool"}])
+    assert words.words
+    assert words.seed == llm_seed  # the loopback server echoes the seed it was sent
+
+@pytest.mark.asyncio
+async def test_structured_async(llm_seed):
+    aclient = instructor.from_openai(openai.AsyncOpenAI(base_url=os.environ["OPENAI_BASE_URL"], max_retries=0))
+    words = await aclient.chat.completions.create(
+        model="m", response_model=Words, max_retries=0,
+        messages=[{"role": "user", "content": "answer with the tool, async"}])
+    assert words.words
+"""
+
+
+def test_instructor_sync_and_async(project: Project) -> None:
+    # instructor cannot be a test extra (its jiter pin conflicts with openai's): devtools/test.sh
+    # installs it beside them, which is how CI runs this.
+    pytest.importorskip("instructor", reason="installed by devtools/test.sh, not by the extras")
+    _round_trip(project, INSTRUCTOR, tests=2, seeded=2, subprocess=True)
+
+
 ANTHROPIC = """
 import os
 
