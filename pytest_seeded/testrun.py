@@ -195,20 +195,11 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         passthrough=settings.passthrough_hosts,
     )
     calls.cannot_call = no_key
-    activate(calls)
-    other_clients = _other_clients(calls)
-    restore_caches = caches.set_aside()
-    restore_credentials = credentials.set_placeholders(settings.mode)
-    if settings.mode == "replay":
-        guard.activate(calls)
+    interception = _intercept(calls)
     try:
         yield calls
     finally:
-        deactivate()
-        other_clients.close()
-        restore_caches()
-        restore_credentials()
-        guard.deactivate()
+        interception.close()
         try:
             calls.finish_streams()
             _finish(calls, assertion, index, location, existing, source)
@@ -217,17 +208,31 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
             item.user_properties.extend(calls.stats.as_properties(calls.mode, calls.seed))
 
 
-def _other_clients(calls: TestCalls) -> contextlib.ExitStack:
-    """vcrpy's patches for the clients outside httpx (transport_vcr.py), entered where they may
-    be needed: always when a run may send requests, and in replay only when the recording holds
-    other HTTP (without them, the network guard still fails a test whose client went around)."""
-    if calls.mode == "replay" and not (
-        calls.recorded is not None and any(call.is_http for call in calls.recorded.calls)
-    ):
-        return contextlib.ExitStack()
-    from pytest_seeded.transport_vcr import patches
+def _intercept(calls: TestCalls) -> contextlib.ExitStack:
+    """Route everything the test may send to its calls, for as long as it runs; closing the
+    stack undoes it all, and a step that fails undoes the ones before it."""
+    stack = contextlib.ExitStack()
+    try:
+        activate(calls)  # httpx2 and httpx clients (transport.py)
+        stack.callback(deactivate)
+        # vcrpy's patches for the clients outside httpx (transport_vcr.py): always when a run
+        # may send requests; in replay only when the recording holds other HTTP (without them
+        # the network guard still fails a test whose client went around).
+        if calls.mode != "replay" or (
+            calls.recorded is not None and any(call.is_http for call in calls.recorded.calls)
+        ):
+            from pytest_seeded.transport_vcr import patches
 
-    return patches(calls)
+            stack.enter_context(patches(calls))
+        stack.callback(caches.set_aside())
+        stack.callback(credentials.set_placeholders(calls.mode))
+        if calls.mode == "replay":
+            guard.activate(calls)
+            stack.callback(guard.deactivate)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
 def _load_existing(
