@@ -484,26 +484,14 @@ def large_streams(root: Path, server: LLMServer, rounds: int) -> dict[str, float
     return {"small_s": small, "large_s": large, "ratio": large / small}
 
 
-LITELLM_CONFTEST = """
-import json, os
-import httpx2, litellm, openai, pytest  # every litellm suite pays the same imports
-
-CANNED = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-    "system_fingerprint": "fp", "choices": [{"index": 0, "finish_reason": "stop",
-    "message": {"role": "assistant", "content": "canned"}}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-
-@pytest.fixture(scope="session")
-def mock_client():
-    transport = httpx2.MockTransport(lambda request: httpx2.Response(
-        200, content=CANNED, headers={"content-type": "application/json"}))
-    return openai.OpenAI(api_key="x", http_client=httpx2.Client(transport=transport))
-"""
+# The floor's canned answer and in-memory client (``client``), and litellm imported by every
+# litellm suite alike.
+LITELLM_CONFTEST = FLOOR_CONFTEST + "import litellm\n"
 LITELLM_CALL = {
     # litellm's own floor: the call answered in memory by a client handed to litellm.
     "floor": (
-        'r = litellm.completion(model="openai/m", messages={prompt}, client=mock_client)',
-        "mock_client",
+        'r = litellm.completion(model="openai/m", messages={prompt}, client=client)',
+        "client",
     ),
     # The same call replayed by the plugin, litellm building its own (legacy httpx) client.
     "seeded": (
