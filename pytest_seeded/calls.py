@@ -37,13 +37,14 @@ from pytest_seeded.endpoints import (
     Endpoint,
     add_tokens,
     classify,
-    fingerprint_of,
+    identity_of,
     is_telemetry,
     output_of,
     seeded,
     sent_by_sdk,
 )
 from pytest_seeded.forms import stored_body
+from pytest_seeded.ids import ServerIds
 from pytest_seeded.ledger import Ledger, request_text
 from pytest_seeded.scrub import public_path, public_url, scrub_fields, scrub_values, sent_secrets
 from pytest_seeded.settings import Mode, TestSettings
@@ -87,6 +88,10 @@ class OpenStream(Protocol):
     def is_async(self) -> bool: ...
 
     def drain(self) -> None: ...
+
+
+# Error statuses never recorded: transient, or about the environment rather than the test.
+_NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
 
 
 class TestCalls:
@@ -139,6 +144,8 @@ class TestCalls:
         self.verdicts: list[Verdict] = []
         self.verdicts_reported = 0
         self.open_streams: list[OpenStream] = []
+        # live: the ids the server made this run, for the recorded ones (ids.py).
+        self.ids = ServerIds()
 
     # -- a request comes in ---------------------------------------------------------------
 
@@ -211,7 +218,7 @@ class TestCalls:
             if call is None:
                 self.stats.missing += 1
                 return self._refuse(self._unmatched_message(prepared.recorded), prepared)
-            return self._replayed(call)
+            return self._replayed(call, prepared.endpoint)
         if self.mode != "record-new":
             return None
         # record-new: what the snapshot answers is replayed (and kept in the new recording);
@@ -219,7 +226,7 @@ class TestCalls:
         call = self.ledger.take(prepared.recorded)
         if call is not None:
             self.ledger.fill(self.ledger.reserve(), call, live=False)
-            return self._replayed(call)
+            return self._replayed(call, prepared.endpoint)
         if self.recorded is None:
             reason = "no snapshot"
         else:
@@ -230,12 +237,12 @@ class TestCalls:
             return self._refuse(self.cannot_call, prepared)
         return None
 
-    def _replayed(self, call: RecordedCall) -> RecordedResponse:
-        if call.is_http:
+    def _replayed(self, call: RecordedCall, endpoint: Endpoint | None) -> RecordedResponse:
+        if endpoint is None:
             self.stats.http_replayed += 1
         else:
             self.stats.replayed += 1
-            add_tokens(self.stats.tokens_saved, call.response)
+            add_tokens(self.stats.tokens_saved, endpoint, call.response)
         return call.response
 
     def reserve(self) -> int:
@@ -247,9 +254,13 @@ class TestCalls:
 
     def keeps(self, prepared: Prepared, status: int) -> bool:
         """Whether an answer with this status is part of the test's recording. An LLM API's
-        error is one the client will retry or raise: not recorded, and the slot stays free
-        for the retry. The other HTTP's answers are recorded whatever they say."""
-        return not prepared.is_llm or 200 <= status < 300
+        final answer to a bad request (400, 404, 422: a test of a fallback handles it) is
+        recorded like any answer; a transient failure (408, 409, 425, 429, 5xx) or one of the
+        environment (401, 403, 407: credentials) is not, and its slot stays free for the
+        client's retry. The other HTTP's answers are recorded whatever they say."""
+        if not prepared.is_llm or 200 <= status < 300:
+            return True
+        return 400 <= status < 500 and status not in _NOT_RECORDED
 
     # -- the answer comes back ------------------------------------------------------------
 
@@ -264,8 +275,9 @@ class TestCalls:
             recorded = RecordedResponse(status, SSE_CONTENT_TYPE, events=parser.events)
         else:
             recorded = body_response(content_type, status, body)
-        add_tokens(self.stats.tokens_spent, recorded)
-        return fingerprint_of(endpoint, recorded), output_of(endpoint, recorded)
+        add_tokens(self.stats.tokens_spent, endpoint, recorded)
+        fingerprint, model = identity_of(endpoint, recorded)
+        return fingerprint or model, output_of(endpoint, recorded)
 
     def complete(
         self,
@@ -275,8 +287,8 @@ class TestCalls:
         extra: list[tuple[str | None, str]],
     ) -> None:
         """A sent request's whole answer: kept for the recording, and judged in live mode."""
-        if prepared.is_llm:
-            add_tokens(self.stats.tokens_spent, response)
+        if prepared.endpoint is not None:
+            add_tokens(self.stats.tokens_spent, prepared.endpoint, response)
         stored = response.to_json()
         for key in ("body", "events"):
             if key in stored:
@@ -293,22 +305,21 @@ class TestCalls:
         if endpoint is None:  # the test's other HTTP
             self.ledger.fill(slot, RecordedCall(prepared.recorded, response, None, ""), live=True)
             return
+        fingerprint, model = identity_of(endpoint, response)
         call = RecordedCall(
-            prepared.recorded,
-            response,
-            fingerprint_of(endpoint, response),
-            output_of(endpoint, response),
+            prepared.recorded, response, fingerprint, output_of(endpoint, response), model
         )
         self.ledger.fill(slot, call, live=True)
         if extra:
-            live.agreement(self, slot + 1, [(call.fingerprint, call.output), *extra])
+            live.agreement(self, slot + 1, [(fingerprint or model, call.output), *extra])
         if self.mode == "live":
             live.check(self, prepared, slot + 1, call)
 
     def expected_for(self, prepared: Prepared) -> RecordedCall | None:
         """live: the recorded call a live answer is judged against; None (and the test fails)
-        when the snapshot holds none for the request."""
-        call = self.ledger.take(prepared.recorded)
+        when the snapshot holds none for the request. Ids the server made earlier in the test
+        are matched as the recorded ones (ids.py)."""
+        call = self.ledger.take(self.ids.translate(prepared.recorded))
         if call is None:
             self.stats.missing += 1
             # The test goes on with the live answer; it fails when pytest reports it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -143,3 +144,37 @@ def unified_diff(expected: str, actual: str, expected_name: str, actual_name: st
     )
     # A last line without a newline would run into the next diff line.
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def compare_vectors(
+    expected: dict[int, list[float]], actual: dict[int, list[float]], min_cosine: float
+) -> Comparison:
+    """Embeddings: each vector's cosine similarity with the recorded one, at least
+    ``min_cosine`` (the same vectors to rounding pass; a changed model or input does not).
+    The score is the lowest similarity."""
+    if sorted(expected) != sorted(actual):
+        return Comparison(
+            False, problem=f"{len(actual)} vectors where the snapshot holds {len(expected)}"
+        )
+    worst, where = 1.0, -1
+    for index, left in expected.items():
+        right = actual[index]
+        if len(left) != len(right):
+            return Comparison(
+                False,
+                problem=f"vector {index} has {len(right)} dimensions; the snapshot's {len(left)}",
+            )
+        dot = sum(a * b for a, b in zip(left, right, strict=True))
+        norm = math.sqrt(sum(a * a for a in left)) * math.sqrt(sum(b * b for b in right))
+        cosine = dot / norm if norm else float(left == right)
+        if cosine < worst:
+            worst, where = cosine, index
+    if worst >= min_cosine:
+        return Comparison(True, worst)
+    return Comparison(
+        False,
+        worst,
+        problem=(
+            f"vector {where}: cosine similarity {worst:.6f}, below llm_min_cosine {min_cosine:g}"
+        ),
+    )

@@ -10,138 +10,14 @@ own clients, and a gateway may front any of them. Every other request is the tes
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_seeded import readers
+from pytest_seeded.readers import Identity, Reader, Vectors
 from pytest_seeded.snapshot import RecordedResponse
-from pytest_seeded.wire import (
-    Choice,
-    body_choices,
-    body_fingerprint,
-    render,
-    stream_choices,
-    stream_fingerprint,
-    usage_tokens,
-)
-
-Reader = Callable[[RecordedResponse], "dict[int, Choice]"]
-Identity = Callable[[RecordedResponse], "str | None"]
-
-
-def _openai_choices(response: RecordedResponse) -> dict[int, Choice]:
-    if response.events is not None:
-        return stream_choices(response.events)
-    return body_choices(response.body)
-
-
-def _openai_fingerprint(response: RecordedResponse) -> str | None:
-    if response.events is not None:
-        return stream_fingerprint(response.events)
-    return body_fingerprint(response.body)
-
-
-def _data(response: RecordedResponse) -> list[dict[str, Any]]:
-    """The JSON objects of an answer: its body, or each stream event's data."""
-    if response.events is None:
-        return [response.body] if isinstance(response.body, dict) else []
-    return [e["data"] for e in response.events if isinstance(e.get("data"), dict)]
-
-
-def _responses_body(response: RecordedResponse) -> dict[str, Any] | None:
-    """A Responses API answer as one object: the body, or a stream's completed response."""
-    for data in reversed(_data(response)):
-        if data.get("type") == "response.completed" and isinstance(data.get("response"), dict):
-            return dict(data["response"])
-        if data.get("object") == "response":
-            return dict(data)
-    return None
-
-
-def _responses_choices(response: RecordedResponse) -> dict[int, Choice]:
-    body = _responses_body(response)
-    choice = Choice()
-    parts: list[str] = []
-    for item in (body or {}).get("output") or []:
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == "message":
-            for part in item.get("content") or []:
-                if isinstance(part, dict) and part.get("type") == "output_text":
-                    parts.append(str(part.get("text", "")))
-                elif isinstance(part, dict) and part.get("type") == "refusal":
-                    parts.append(f"[refusal] {part.get('refusal', '')}")
-        elif item.get("type") == "function_call":
-            choice.tool_calls.append((str(item.get("name", "")), str(item.get("arguments", ""))))
-    choice.content = "".join(parts)
-    return {0: choice}
-
-
-def _model_of(key: str) -> Identity:
-    """The answer's model (Responses, Anthropic) or model version (Gemini): what served it,
-    for APIs that send no system_fingerprint."""
-
-    def identity(response: RecordedResponse) -> str | None:
-        for data in _data(response):
-            for holder in (data, data.get("response"), data.get("message")):
-                if isinstance(holder, dict) and isinstance(holder.get(key), str):
-                    return str(holder[key])
-        return None
-
-    return identity
-
-
-def _anthropic_choices(response: RecordedResponse) -> dict[int, Choice]:
-    choice = Choice()
-    texts: list[str] = []
-    tools: dict[int, list[str]] = {}
-    for data in _data(response):
-        kind = data.get("type")
-        if kind == "message":  # a whole answer
-            for n, block in enumerate(data.get("content") or []):
-                if not isinstance(block, dict):
-                    continue
-                if block.get("type") == "text":
-                    texts.append(str(block.get("text", "")))
-                elif block.get("type") == "tool_use":
-                    tools[n] = [str(block.get("name", "")), json.dumps(block.get("input"))]
-        elif kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                tools[int(data.get("index", 0))] = [str(block.get("name", "")), ""]
-        elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                texts.append(str(delta.get("text", "")))
-            elif isinstance(delta, dict) and delta.get("type") == "input_json_delta":
-                tools.setdefault(int(data.get("index", 0)), ["", ""])[1] += str(
-                    delta.get("partial_json", "")
-                )
-    choice.content = "".join(texts)
-    choice.tool_calls = [(name, args) for _, (name, args) in sorted(tools.items())]
-    return {0: choice}
-
-
-def _gemini_choices(response: RecordedResponse) -> dict[int, Choice]:
-    choices: dict[int, Choice] = {}
-    for data in _data(response):
-        for n, candidate in enumerate(data.get("candidates") or []):
-            if not isinstance(candidate, dict):
-                continue
-            choice = choices.setdefault(int(candidate.get("index", n)), Choice())
-            for part in (candidate.get("content") or {}).get("parts") or []:
-                if not isinstance(part, dict):
-                    continue
-                if "text" in part:
-                    choice.content += str(part["text"])
-                elif isinstance(part.get("functionCall"), dict):
-                    call = part["functionCall"]
-                    choice.tool_calls.append(
-                        (str(call.get("name", "")), json.dumps(call.get("args")))
-                    )
-    return choices
+from pytest_seeded.wire import Choice, render
 
 
 @dataclass(frozen=True)
@@ -151,19 +27,18 @@ class Endpoint:
     name: str
     # Where the seed goes in the JSON body: a path of keys, or () when the API has no seed.
     seed_at: tuple[str, ...] = ()
-    # What the answer says, so a live run can compare it; None when this version cannot read
-    # it: such an answer is counted "not compared" in the report, never called equal.
-    reader: Reader | None = None
-    # What served the answer (drift is a change of it): system_fingerprint, or the model.
-    identity: Identity = _openai_fingerprint
-    identity_name: str = "system_fingerprint"
+    # What the answer says (readers.py): the output a live run compares and the snapshot
+    # shows. An API shape without its own reader is compared on its JSON minus volatile fields.
+    reader: Reader = readers.generic_choices
+    # Embeddings: compared as vectors (cosine similarity), not as text.
+    vectors: Vectors | None = None
+    # What served the answer; a change of either is drift.
+    fingerprint: Identity = readers.openai_fingerprint
+    model: Identity = readers.MODEL
+    model_name: str = "model"
     # How a complete stream ends: the last event's data, or the name of its last event.
     stream_end_data: str | None = None
     stream_end_event: str | None = None
-
-    @property
-    def compared(self) -> bool:
-        return self.reader is not None
 
     @property
     def seedable(self) -> bool:
@@ -194,35 +69,48 @@ class Endpoint:
 
 
 CHAT = Endpoint(
-    "chat.completions", seed_at=("seed",), reader=_openai_choices, stream_end_data="[DONE]"
+    "chat.completions",
+    seed_at=("seed",),
+    reader=readers.openai_choices,
+    stream_end_data="[DONE]",
 )
 COMPLETIONS = Endpoint(
-    "completions", seed_at=("seed",), reader=_openai_choices, stream_end_data="[DONE]"
+    "completions", seed_at=("seed",), reader=readers.openai_choices, stream_end_data="[DONE]"
 )
 RESPONSES = Endpoint(
     "responses",
-    reader=_responses_choices,
-    identity=_model_of("model"),
-    identity_name="model",
+    reader=readers.responses_choices,
+    fingerprint=readers.no_fingerprint,
     stream_end_event="response.completed",
 )
-EMBEDDINGS = Endpoint("embeddings", identity=_model_of("model"))
+EMBEDDINGS = Endpoint(
+    "embeddings",
+    reader=readers.embedding_choices,
+    vectors=readers.embedding_vectors,
+)
+MODERATIONS = Endpoint("moderations", reader=readers.moderation_choices)
+# Speech, images, transcriptions, files: compared whole (bytes by digest).
 OPENAI_OTHER = Endpoint("openai")
 ANTHROPIC_MESSAGES = Endpoint(
     "anthropic.messages",
-    reader=_anthropic_choices,
-    identity=_model_of("model"),
-    identity_name="model",
+    reader=readers.anthropic_choices,
+    fingerprint=readers.no_fingerprint,
     stream_end_event="message_stop",
 )
 GEMINI = Endpoint(
     "gemini",
     seed_at=("generationConfig", "seed"),
-    reader=_gemini_choices,
-    identity=_model_of("modelVersion"),
-    identity_name="modelVersion",
+    reader=readers.gemini_choices,
+    fingerprint=readers.no_fingerprint,
+    model=readers.model_of("modelVersion"),
+    model_name="modelVersion",
 )
-GEMINI_OTHER = Endpoint("gemini", identity=_model_of("modelVersion"))
+GEMINI_OTHER = Endpoint(
+    "gemini",
+    fingerprint=readers.no_fingerprint,
+    model=readers.model_of("modelVersion"),
+    model_name="modelVersion",
+)
 # Any other request an LLM SDK sends to its API (models.list, files, batches): stored by path
 # like the calls above, so a recording does not depend on the server's address.
 SDK_OTHER = Endpoint("api")
@@ -233,7 +121,7 @@ _OPENAI_SUFFIXES = (
     ("/completions", COMPLETIONS),
     ("/responses", RESPONSES),
     ("/embeddings", EMBEDDINGS),
-    ("/moderations", OPENAI_OTHER),
+    ("/moderations", MODERATIONS),
     ("/images/generations", OPENAI_OTHER),
     ("/images/edits", OPENAI_OTHER),
     ("/images/variations", OPENAI_OTHER),
@@ -313,20 +201,27 @@ def seeded(endpoint: Endpoint, body: Any, seed: int) -> dict[str, Any] | None:
     return out
 
 
-def fingerprint_of(endpoint: Endpoint, response: RecordedResponse) -> str | None:
-    return endpoint.identity(response)
-
-
-def choices_of(endpoint: Endpoint, response: RecordedResponse) -> dict[int, Choice]:
-    return endpoint.reader(response) if endpoint.reader is not None else {}
-
-
 def output_of(endpoint: Endpoint, response: RecordedResponse) -> str:
+    """What the answer says, as the snapshot shows it and a live run compares it. An error
+    answer (a recorded 4xx) is read whole: its message is what it says."""
     return render(choices_of(endpoint, response))
 
 
-def add_tokens(into: dict[str, int], response: RecordedResponse) -> None:
-    usage = usage_tokens(response.events if response.events is not None else response.body)
-    if usage is not None:
-        model, tokens = usage
+def choices_of(endpoint: Endpoint, response: RecordedResponse) -> dict[int, Choice]:
+    if not 200 <= response.status < 300:
+        return readers.generic_choices(response)
+    return endpoint.reader(response)
+
+
+def identity_of(endpoint: Endpoint, response: RecordedResponse) -> tuple[str | None, str | None]:
+    """(fingerprint, model) of an answer: what served it. An error answer has neither."""
+    if not 200 <= response.status < 300:
+        return None, None
+    return endpoint.fingerprint(response), endpoint.model(response)
+
+
+def add_tokens(into: dict[str, int], endpoint: Endpoint, response: RecordedResponse) -> None:
+    tokens = readers.tokens_used(response)
+    if tokens is not None:
+        model = endpoint.model(response) or "unknown"
         into[model] = into.get(model, 0) + tokens

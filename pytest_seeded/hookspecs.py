@@ -59,9 +59,13 @@ def pytest_seeded_scrub(request: dict[str, Any], response: dict[str, Any] | None
 
 @pytest.hookspec(firstresult=True)
 def pytest_seeded_fingerprint_changed(
-    old: str | None, new: str | None, item: pytest.Item
+    old: str | None, new: str | None, item: pytest.Item, what: str
 ) -> str | None:
-    """React to a ``system_fingerprint`` that differs from the recorded one (live mode).
+    """React to a live answer served by what the snapshot has no answer from (live mode): a
+    ``system_fingerprint``, or a model (Gemini: ``modelVersion``), it never recorded.
+
+    ``what`` names what changed: ``"system_fingerprint"``, else ``"model"`` or
+    ``"modelVersion"``; ``old`` and ``new`` are its recorded and live values.
 
     Return a drift policy for this call, one of ``skip``, ``xfail``, ``fail``, ``warn`` or
     ``record``, or None to use ``--llm-on-drift`` (or the marker's ``on_drift``). The first

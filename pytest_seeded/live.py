@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_seeded.compare import Comparison, compare, unified_diff
+from pytest_seeded.compare import Comparison, compare, compare_vectors, unified_diff
 from pytest_seeded.determinism import measure
-from pytest_seeded.endpoints import choices_of
+from pytest_seeded.endpoints import Endpoint, choices_of, identity_of
 from pytest_seeded.settings import DRIFT_POLICIES
 from pytest_seeded.snapshot import LLMCall, RecordedCall
 from pytest_seeded.verdicts import Outcome
@@ -26,22 +26,57 @@ class FingerprintDriftWarning(pytest.PytestWarning):
 
 
 def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall) -> None:
-    """Judge one live answer against the recorded call for the same request."""
+    """Judge one live answer against the recorded call for the same request: against the
+    answer recorded under the same identity (fingerprint and model), or, for an identity the
+    snapshot has never seen, through the drift policy."""
     expected = calls.expected_for(prepared)
-    if expected is None:
+    endpoint = prepared.endpoint
+    if expected is None or endpoint is None:
         return  # no recorded call: calls.expected_for decided why
+    same = next((a for a in expected.answers() if _identity(endpoint, a) == live.identity), None)
+    # Ids this answer made stand for the recorded answer's in later requests (ids.py).
+    calls.ids.learn((same or expected).response, live.response)
     if calls.rerecord:
         return
-    if prepared.endpoint is None or not prepared.endpoint.compared:
-        # An API shape whose output this version cannot read: counted, never called equal.
-        calls.stats.uncompared += 1
+    if live.response.status != expected.response.status:
+        calls.stats.mismatched += 1
+        calls.decide(
+            "failed",
+            f"pytest-seeded: call #{number} of {calls.nodeid} was answered with HTTP "
+            f"{live.response.status}; the snapshot holds HTTP {expected.response.status} "
+            f"(seed {calls.seed}).\nsnapshot: {calls.snapshot_path}\n"
+            + unified_diff(expected.output, live.output, "snapshot", "live")
+            + f"If the new answer is right, re-record it with: {calls.rerecord_command}",
+        )
         return
-    endpoint = prepared.endpoint
-    if expected.fingerprint != live.fingerprint and not drift(
-        calls, expected, live, number, endpoint.identity_name
-    ):
-        return
+    if same is None:
+        if not drift(calls, expected, live, number, endpoint):
+            return
+        same = expected
+    compared(calls, prepared, endpoint, number, same, live)
+
+
+def _identity(endpoint: Endpoint, answer: RecordedCall) -> tuple[str | None, str | None]:
+    """A recorded answer's identity; files written before the model was stored are read from
+    their response."""
+    if answer.model is None:
+        return identity_of(endpoint, answer.response)
+    return answer.identity
+
+
+def compared(
+    calls: TestCalls,
+    prepared: Prepared,
+    endpoint: Endpoint,
+    number: int,
+    expected: RecordedCall,
+    live: RecordedCall,
+) -> None:
+    """Whether the live answer says what the recorded one says: the normalize and compare
+    hooks, then the compare policy (embeddings: each vector's cosine similarity)."""
     settings = calls.settings
+    stats = calls.stats
+    stats.compared[endpoint.name] = stats.compared.get(endpoint.name, 0) + 1
     info = LLMCall(
         nodeid=calls.nodeid,
         seed=calls.seed,
@@ -57,7 +92,15 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
     live_text = live.output if after is None else str(after)
     decided = hook.pytest_seeded_compare(expected=expected_text, actual=live_text, call=info)
     how = "pytest_seeded_compare hook"
-    if decided is None:
+    if decided is not None:
+        verdict = Comparison(bool(decided))
+    elif endpoint.vectors is not None and live.response.status == 200:
+        vectors = endpoint.vectors
+        verdict = compare_vectors(
+            vectors(expected.response), vectors(live.response), settings.min_cosine
+        )
+        how = f"cosine similarity, llm_min_cosine {settings.min_cosine:g}"
+    else:
         verdict = compare(
             settings.compare,
             expected_text,
@@ -66,22 +109,28 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
             choices_of(endpoint, live.response),
         )
         how = f"compare {settings.compare}"
-    else:
-        verdict = Comparison(bool(decided))
     if verdict.equal:
-        calls.stats.matched += 1
+        stats.matched += 1
         return
-    calls.stats.mismatched += 1
-    score = "" if verdict.score is None else f", score {verdict.score:.3f}"
+    stats.mismatched += 1
+    score = "" if verdict.score is None else f", score {verdict.score:.6g}"
     problem = f"{verdict.problem}\n" if verdict.problem else ""
     diff = unified_diff(expected_text, live_text, "snapshot", "live")
     calls.decide(
         "failed",
-        f"pytest-seeded: live output of call #{number} differs from the snapshot "
-        f"(seed {calls.seed}, fingerprint {live.fingerprint!r}, {how}{score})\n"
+        f"pytest-seeded: live output of call #{number} differs from the snapshot (seed "
+        f"{calls.seed}, {_named(endpoint, live.identity)}, {how}{score}; {endpoint.name})\n"
         f"snapshot: {calls.snapshot_path}\n{problem}{diff}"
         f"If the new output is right, re-record it with: {calls.rerecord_command}",
     )
+
+
+def _named(endpoint: Endpoint, identity: tuple[str | None, str | None]) -> str:
+    fingerprint, model = identity
+    named = [] if fingerprint is None and model is not None else [f"fingerprint {fingerprint!r}"]
+    if model is not None:
+        named.append(f"{endpoint.model_name} {model!r}")
+    return ", ".join(named)
 
 
 def drift(
@@ -89,12 +138,20 @@ def drift(
     expected: RecordedCall,
     live: RecordedCall,
     number: int,
-    identity: str = "system_fingerprint",
+    endpoint: Endpoint,
 ) -> bool:
-    """The model behind a call changed: apply the drift policy (the hook's choice, or
+    """The model behind a call changed (its fingerprint or its model, and the snapshot holds
+    no answer of the new identity): apply the drift policy (the hook's choice, or
     --llm-on-drift). True when the outputs should still be compared."""
-    old, new = expected.fingerprint, live.fingerprint
-    chosen = calls.hook.pytest_seeded_fingerprint_changed(old=old, new=new, item=calls.item)
+    (old_fp, old_model), (new_fp, new_model) = _identity(endpoint, expected), live.identity
+    what, old, new = (
+        ("system_fingerprint", old_fp, new_fp)
+        if old_fp != new_fp
+        else (endpoint.model_name, old_model, new_model)
+    )
+    chosen = calls.hook.pytest_seeded_fingerprint_changed(
+        old=old, new=new, item=calls.item, what=what
+    )
     policy = calls.settings.on_drift if chosen is None else str(chosen)
     if policy not in DRIFT_POLICIES:
         calls.decide(
@@ -104,12 +161,20 @@ def drift(
         )
         return False
     stats = calls.stats
-    stats.drifts.append((old, new))
+    stats.drifts.append((what, old, new))
+    known = len(expected.answers())
+    also = (
+        f" ({endpoint.model_name} changed too: recorded {old_model!r}, live {new_model!r})"
+        if what == "system_fingerprint" and old_model != new_model
+        else ""
+    )
     message = (
-        f"pytest-seeded: {identity} changed for call #{number} of "
-        f"{calls.nodeid}: recorded {old!r}, live {new!r}. "
-        "The model or its serving setup changed, so the snapshot cannot be compared. "
-        f"{calls.rerecord_hint}"
+        f"pytest-seeded: {what} changed for call #{number} of {calls.nodeid}: recorded "
+        f"{old!r}, live {new!r}{also}. "
+        "The model or its serving setup changed, and the snapshot holds no answer from it"
+        f"{f' (it holds {known}, of other identities)' if known > 1 else ''}, so it cannot be "
+        "compared. Keep the snapshot's answers and add this identity's with "
+        f"--llm-on-drift=record. {calls.rerecord_hint}"
     )
     if policy == "warn":
         stats.drifted += 1

@@ -151,6 +151,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "llm_on_drift", f"default for --llm-on-drift (default {DEFAULT_DRIFT})", default=""
     )
     parser.addini(
+        "llm_min_cosine",
+        "embeddings pass a live run when each vector's cosine similarity with the recorded one "
+        "is at least this (0 to 1, default 0.999)",
+        default="",
+    )
+    parser.addini(
         "llm_scrub_fields",
         "JSON field names (in request and response bodies, at any depth) and URL query "
         "parameters whose values are never stored in a snapshot; one or more per line",

@@ -23,7 +23,6 @@ LABELS = (
     ("rerecorded", "re-recorded after fingerprint drift"),
     ("missing", "missing from snapshots"),
     ("unreadable", "unreadable snapshot file(s)"),
-    ("uncompared", "not compared (no reader for their API shape yet)"),
     ("http_recorded", "other HTTP recorded"),
     ("http_replayed", "other HTTP replayed"),
 )
@@ -48,9 +47,12 @@ def summary_lines(session: SeededSession) -> list[str]:
         f"mode {settings.mode}, seed {seeds}; {session.tests} tests used the LLM fixtures",
         f"calls: {counts or 'none'}",
     ]
+    if session.compared:
+        per_api = ", ".join(f"{api} {n}" for api, n in sorted(session.compared.items()))
+        lines.append(f"compared live, by API: {per_api}")
     lines += _file_lines(session)
-    for (old, new), tests in session.drifts.items():
-        lines.append(f"system_fingerprint changed {old!r} -> {new!r} in {len(tests)} test(s):")
+    for (what, old, new), tests in session.drifts.items():
+        lines.append(f"{what} changed {old!r} -> {new!r} in {len(tests)} test(s):")
         lines += [f"  {nodeid}" for nodeid in tests]
     if session.drifts:
         lines.append("re-record the affected tests with --llm-mode=record")
@@ -132,9 +134,11 @@ def json_report(session: SeededSession) -> dict[str, Any]:
             **{label: session.totals[name] for name, label in FILE_LABELS},
             "deleted": session.deleted,
         },
+        "compared": dict(session.compared),
         "recorded_because": session.recorded_because,
         "fingerprint_changes": [
-            {"old": old, "new": new, "tests": tests} for (old, new), tests in session.drifts.items()
+            {"what": what, "old": old, "new": new, "tests": tests}
+            for (what, old, new), tests in session.drifts.items()
         ],
         "determinism": {
             "agreement": rate,

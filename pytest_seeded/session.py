@@ -40,7 +40,6 @@ COUNT_NAMES = (
     "rerecorded",
     "missing",
     "unreadable",
-    "uncompared",
     "http_recorded",
     "http_replayed",
     "file_new",
@@ -51,7 +50,14 @@ COUNT_NAMES = (
 
 
 # The properties that hold lists or maps, as JSON text.
-JSON_PROPERTIES = ("recorded_because", "drifts", "determinism", "tokens_spent", "tokens_saved")
+JSON_PROPERTIES = (
+    "recorded_because",
+    "drifts",
+    "determinism",
+    "tokens_spent",
+    "tokens_saved",
+    "compared",
+)
 
 
 def read_properties(properties: list[tuple[str, object]]) -> dict[str, Any] | None:
@@ -71,11 +77,13 @@ class SeededSession:
     settings: RunSettings
     totals: Counter[str] = field(default_factory=Counter)
     tests: int = 0
-    # (recorded fingerprint, live fingerprint) -> the tests that saw that change
-    drifts: dict[tuple[str | None, str | None], list[str]] = field(default_factory=dict)
+    # (what changed, recorded, live) -> the tests that saw that change
+    drifts: dict[tuple[str, str | None, str | None], list[str]] = field(default_factory=dict)
     determinism: list[dict[str, Any]] = field(default_factory=list)
     tokens_spent: Counter[str] = field(default_factory=Counter)
     tokens_saved: Counter[str] = field(default_factory=Counter)
+    # Live answers compared with their snapshot, per API shape (endpoints.py).
+    compared: Counter[str] = field(default_factory=Counter)
     # --llm-mode=record-new: the tests it recorded, and why.
     recorded_because: dict[str, list[str]] = field(default_factory=dict)
     # Orphaned snapshot files (no collected test owns them) deleted, and kept, at session end.
@@ -99,8 +107,8 @@ class SeededSession:
             value = counts.get(name, 0)
             if isinstance(value, int):
                 self.totals[name] += value
-        for old, new in counts.get("drifts", []):
-            tests = self.drifts.setdefault((old, new), [])
+        for what, old, new in counts.get("drifts", []):
+            tests = self.drifts.setdefault((what, old, new), [])
             if nodeid not in tests:
                 tests.append(nodeid)
         self.determinism += counts.get("determinism", [])
@@ -108,6 +116,7 @@ class SeededSession:
             self.recorded_because[nodeid] = list(counts["recorded_because"])
         self.tokens_spent.update(counts.get("tokens_spent", {}))
         self.tokens_saved.update(counts.get("tokens_saved", {}))
+        self.compared.update(counts.get("compared", {}))
 
     def real_sync_transport(self) -> httpx2.HTTPTransport:
         # Made once per run and only when a call really goes out, which replay never does.

@@ -108,6 +108,10 @@ def agreement_type(value: str) -> float:
     return rate
 
 
+# Embeddings of the same text by the same model agree to rounding (1e-6 and below).
+DEFAULT_MIN_COSINE = 0.999
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """What holds for the whole run, resolved in pytest_configure."""
@@ -131,6 +135,9 @@ class RunSettings:
     # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
     max_age_days: float | None = None
     on_old: str = "warn"
+    # Embeddings pass live when each vector's cosine similarity is at least this (ini
+    # llm_min_cosine).
+    min_cosine: float = DEFAULT_MIN_COSINE
 
     @property
     def seed(self) -> int:
@@ -146,6 +153,7 @@ class TestSettings:
     seed: int
     compare: Policy
     on_drift: str
+    min_cosine: float = DEFAULT_MIN_COSINE
 
 
 def _ini(config: pytest.Config, name: str, parse: Any, source: str) -> Any:
@@ -201,6 +209,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         config, "llm_max_age", age_type, "llm_max_age"
     )
     on_old = config.getoption("llm_on_old") or _ini(config, "llm_on_old", on_old_type, "llm_on_old")
+    min_cosine = _ini(config, "llm_min_cosine", agreement_type, "llm_min_cosine")
     return RunSettings(
         mode=mode,
         mode_source=mode_source,
@@ -217,6 +226,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         passthrough_hosts=field_names(config.getini("llm_passthrough_hosts")),
         max_age_days=max_age,
         on_old=on_old or "warn",
+        min_cosine=DEFAULT_MIN_COSINE if min_cosine is None else min_cosine,
     )
 
 
@@ -304,7 +314,7 @@ def test_settings(item: pytest.Item, run: RunSettings, seed: int) -> TestSetting
                 f"{item.nodeid}: @pytest.mark.llm(on_drift=...) takes one of "
                 f"{', '.join(DRIFT_POLICIES)}; got {kwargs['on_drift']!r}"
             )
-    return TestSettings(seed=seed, compare=compare, on_drift=on_drift)
+    return TestSettings(seed=seed, compare=compare, on_drift=on_drift, min_cosine=run.min_cosine)
 
 
 def client_base_url(run: RunSettings) -> str | None:

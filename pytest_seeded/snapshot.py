@@ -2,8 +2,10 @@
 
 A file holds ``schema_version``, ``seed``, ``recorded`` (when, and with which versions: optional,
 for people and for ``--llm-max-age``) and ``calls``; each call its request (method, path, JSON
-body with the seed), the ``system_fingerprint`` it was answered under, the output text for
-humans, and the response (a JSON body, or a stream's events one per line so git diffs read well).
+body with the seed), what answered it (``fingerprint``: the ``system_fingerprint``, and
+``model``: the model the answer names), the output text for humans, and the response (a JSON
+body, or a stream's events one per line so git diffs read well). A call answered under more than
+one identity keeps the others' answers in ``earlier``, most recent first.
 The test's other HTTP (tools, retrieval) sits among the calls in the order it was made: its
 request has a ``url`` (host included) instead of a ``path``, and it has no fingerprint or output.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +73,13 @@ class RecordedCall:
     response: RecordedResponse
     fingerprint: str | None
     output: str
+    # The model the answer says served it (Gemini's modelVersion): with the fingerprint, the
+    # call's identity. None in files written before it was stored, and for errors.
+    model: str | None = None
+    # Answers recorded for the same request under other identities (a provider serving one
+    # model from several backends), most recent first: a live run compares with the one of
+    # its identity. Replay answers with the call's own (most recent) answer.
+    earlier: tuple[RecordedCall, ...] = ()
 
     @property
     def is_http(self) -> bool:
@@ -78,22 +87,44 @@ class RecordedCall:
         call: it has no fingerprint or output, and is never seeded or compared."""
         return self.request.is_http
 
+    @property
+    def identity(self) -> tuple[str | None, str | None]:
+        return self.fingerprint, self.model
+
+    def answers(self) -> list[RecordedCall]:
+        """This call's answer and the earlier identities', most recent first."""
+        return [self, *self.earlier]
+
     def to_json(self) -> dict[str, Any]:
         if self.request.is_http:
             return {"request": self.request.to_json(), "response": self.response.to_json()}
-        return {
-            "request": self.request.to_json(),
-            "fingerprint": self.fingerprint,
-            "output": self.output,
-            "response": self.response.to_json(),
-        }
+        out = {"request": self.request.to_json(), **self._answer_json()}
+        if self.earlier:
+            out["earlier"] = [e._answer_json() for e in self.earlier]
+        return out
+
+    def _answer_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fingerprint": self.fingerprint}
+        if self.model is not None:
+            out["model"] = self.model
+        out["output"] = self.output
+        out["response"] = self.response.to_json()
+        return out
 
     def same_as(self, other: RecordedCall) -> bool:
         """Whether a new answer says what this recorded one says, for the same request: what
         decides whether a re-record changes the file (not ids, timestamps or timings)."""
         return (
             self.request == other.request
-            and self.fingerprint == other.fingerprint
+            and self._same_answer(other)
+            and len(self.earlier) == len(other.earlier)
+            and all(a._same_answer(b) for a, b in zip(self.earlier, other.earlier, strict=True))
+        )
+
+    def _same_answer(self, other: RecordedCall) -> bool:
+        return (
+            self.fingerprint == other.fingerprint
+            and self.model == other.model
             and self.output == other.output
             and self.response.status == other.response.status
             and self.response.is_stream == other.response.is_stream
@@ -126,6 +157,46 @@ class Recording:
     def recorded_at(self) -> datetime | None:
         at = (self.provenance or {}).get("at")
         return datetime.fromisoformat(at) if at else None
+
+
+def keep_identities(old: Recording | None, new: list[RecordedCall]) -> list[RecordedCall]:
+    """The new calls, each with the answers its request had under other identities in the old
+    recording: re-recording under one fingerprint or model keeps what the others answered.
+    An identity answered anew replaces its old answer."""
+    if old is None:
+        return new
+    pool: list[RecordedCall | None] = [c for c in old.calls if not c.is_http]
+    out = []
+    for call in new:
+        found = None
+        if not call.is_http:
+            found = next(
+                (n for n, o in enumerate(pool) if o is not None and o.request == call.request),
+                None,
+            )
+        if found is None:
+            out.append(call)
+            continue
+        previous = pool[found]
+        assert previous is not None
+        pool[found] = None
+        others = [a for a in previous.answers() if not _same_identity(a, call)]
+        seen: set[tuple[str | None, str | None]] = set()
+        earlier = []
+        for answer in others:
+            if answer.identity not in seen:
+                seen.add(answer.identity)
+                earlier.append(replace(answer, earlier=()))
+        out.append(replace(call, earlier=tuple(earlier)))
+    return out
+
+
+def _same_identity(old: RecordedCall, new: RecordedCall) -> bool:
+    # A file written before the model was stored: its answer is the new one's forebear when
+    # the fingerprints agree.
+    if old.model is None and old.fingerprint == new.fingerprint:
+        return True
+    return old.identity == new.identity
 
 
 def reuse_unchanged(old: Recording | None, new: list[RecordedCall]) -> list[RecordedCall]:
@@ -173,16 +244,23 @@ def dumps(recording: Recording) -> str:
 
 def _dump_call(call: dict[str, Any], indent: int) -> str:
     # Pretty-print the call, but keep each stream event on one line: a 200-chunk stream would
-    # otherwise take thousands of lines and drown the diff that matters.
-    events = call["response"].pop("events", None)
+    # otherwise take thousands of lines and drown the diff that matters. Each events list is
+    # swapped for a marker, dumped, and put back one event a line.
+    streams: list[list[Any]] = []
+    for answer in [call, *call.get("earlier", [])]:
+        response = answer["response"]
+        if "events" in response:
+            streams.append(response["events"])
+            response["events"] = f"\x00events{len(streams) - 1}\x00"
     text = json.dumps(call, indent=2, ensure_ascii=False)
-    if events is not None:
+    for n, events in enumerate(streams):
+        marker = json.dumps(f"\x00events{n}\x00")
+        line_start = text.rindex("\n", 0, text.index(marker)) + 1
+        pad = " " * (len(text[line_start:]) - len(text[line_start:].lstrip(" ")))
         rendered = ",\n".join(
-            "      " + json.dumps(e, ensure_ascii=False, separators=(", ", ": ")) for e in events
+            f"{pad}  " + json.dumps(e, ensure_ascii=False, separators=(", ", ": ")) for e in events
         )
-        block = '    "events": []' if not events else f'    "events": [\n{rendered}\n    ]'
-        head, tail = text.rsplit("\n  }\n}", 1)
-        text = f"{head},\n{block}\n  }}\n}}{tail}"
+        text = text.replace(marker, f"[\n{rendered}\n{pad}]" if events else "[]", 1)
     pad = " " * indent
     return "\n".join(pad + line for line in text.split("\n"))
 
@@ -257,13 +335,7 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
     if not isinstance(raw, dict):
         raise SnapshotFormatError(path, f"{where}: expected an object, got {_kind(raw)}")
     req = _need(raw, "request", dict, path, where)
-    resp = _need(raw, "response", dict, path, where)
-    fingerprint = raw.get("fingerprint")
-    if fingerprint is not None and not isinstance(fingerprint, str):
-        raise SnapshotFormatError(
-            path, f"{where}.fingerprint: expected a string or null, got {_kind(fingerprint)}"
-        )
-    if "request" in raw and "body" not in req:
+    if "body" not in req:
         raise SnapshotFormatError(path, f"{where}.request: missing field 'body'")
     is_http = "url" in req and "path" not in req
     request = RecordedRequest(
@@ -272,6 +344,31 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
         body=req["body"],
         is_http=is_http,
     )
+    call = _load_answer(raw, request, path, where)
+    earlier = raw.get("earlier", [])
+    if not isinstance(earlier, list) or (is_http and earlier):
+        raise SnapshotFormatError(
+            path, f"{where}.earlier: expected a list of an LLM call's answers, got {_kind(earlier)}"
+        )
+    answers = tuple(
+        _load_answer(e, request, path, f"{where}.earlier[{n}]") for n, e in enumerate(earlier)
+    )
+    return replace(call, earlier=answers) if answers else call
+
+
+def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> RecordedCall:
+    """One answer to a request: its identity, output and response."""
+    if not isinstance(raw, dict):
+        raise SnapshotFormatError(path, f"{where}: expected an object, got {_kind(raw)}")
+    resp = _need(raw, "response", dict, path, where)
+    identity = {}
+    for key in ("fingerprint", "model"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SnapshotFormatError(
+                path, f"{where}.{key}: expected a string or null, got {_kind(value)}"
+            )
+        identity[key] = value
     status = _need(resp, "status", int, path, f"{where}.response")
     if not 100 <= status <= 599:
         raise SnapshotFormatError(path, f"{where}.response.status: {status} is not an HTTP status")
@@ -294,8 +391,8 @@ def _load_call(raw: Any, path: str, where: str) -> RecordedCall:
         response = RecordedResponse(status, content_type, body=resp["body"])
     else:
         raise SnapshotFormatError(path, f"{where}.response: needs 'body' or 'events'")
-    output = "" if is_http else _need(raw, "output", str, path, where)
-    return RecordedCall(request, response, fingerprint, output)
+    output = "" if request.is_http else _need(raw, "output", str, path, where)
+    return RecordedCall(request, response, identity["fingerprint"], output, identity["model"])
 
 
 def _need(obj: dict[str, Any], key: str, kind: type, path: str, where: str) -> Any:

@@ -19,9 +19,6 @@ class CallStats:
     rerecorded: int = 0
     missing: int = 0
     unreadable: int = 0
-    # Live answers whose API shape this version cannot read (endpoints.py): not compared, and
-    # the report says so.
-    uncompared: int = 0
     # The test's other HTTP (tools, retrieval): recorded, and answered from the recording.
     http_recorded: int = 0
     http_replayed: int = 0
@@ -32,10 +29,14 @@ class CallStats:
     file_replayed: int = 0
     # --llm-mode=record-new: why this test was (re-)recorded.
     recorded_because: list[str] = field(default_factory=list)
-    drifts: list[tuple[str | None, str | None]] = field(default_factory=list)
+    # (what changed: system_fingerprint or the model, recorded, live)
+    drifts: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     determinism: list[dict[str, Any]] = field(default_factory=list)
     tokens_spent: dict[str, int] = field(default_factory=dict)
     tokens_saved: dict[str, int] = field(default_factory=dict)
+    # Live answers compared with the snapshot, per API shape: the report shows what was
+    # compared, so an API whose answers were not cannot hide.
+    compared: dict[str, int] = field(default_factory=dict)
 
     def as_properties(self, mode: str, seed: int) -> list[tuple[str, int | str]]:
         """The test's user properties: one plain name/value pair each, as JUnit XML and CI

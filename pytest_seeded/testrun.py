@@ -45,6 +45,7 @@ from pytest_seeded.snapshot import (
     RecordedCall,
     Recording,
     dumps,
+    keep_identities,
     loads,
     reuse_unchanged,
     unchanged,
@@ -345,7 +346,8 @@ def _finish(
         if not new_calls:
             stats.recorded_because.clear()  # nothing to record: the file stays as it is
             return
-        calls_kept = reuse_unchanged(existing, new_calls)
+        # A call's answers under other identities (fingerprints, models) stay in the file.
+        calls_kept = reuse_unchanged(existing, keep_identities(existing, new_calls))
         renamed = existing is not None and source != location
         if existing is not None and existing.source and unchanged(existing, calls_kept):
             text = existing.source

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from llm_server import LLMServer
+from llm_server import LLMServer, ServerState
 
 
 @pytest.fixture(scope="session")
@@ -31,26 +31,10 @@ def _llm_server() -> Iterator[LLMServer]:
 @pytest.fixture
 def server(_llm_server: LLMServer) -> LLMServer:
     state = _llm_server.state
-    state.fingerprint = "fp_loopback_1"
-    state.fingerprint_first_chunk_only = False
-    state.chunk_delay = 0.0
-    state.salt = ""
-    state.vary_every = 0
-    state.decorate = None
-    state.json_indent = None
-    state.completions = 0
-    state.fail_with = []
-    state.cut_stream_after = None
-    state.omit_done = False
-    state.retry_after = None
-    state.delay = 0.0
-    state.invalid_json = False
-    state.volatile = False
-    state.jitter = 0.0
-    state.echo_in_body = False
-    state.encoding = ""
-    state.sse_newline = "\n"
-    state.requests.clear()
+    # Every setting back to its default, whatever the last test changed.
+    for name, value in vars(ServerState()).items():
+        if name != "lock":
+            setattr(state, name, value)
     return _llm_server
 
 

@@ -7,10 +7,12 @@ it keeps every request it received, so tests can prove what the plugin sent.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
 import random
+import struct
 import sys
 import threading
 import time
@@ -81,6 +83,15 @@ class ServerState:
     sse_newline: str = "\n"
     # Stream one content delta of this many bytes, written in 64 KiB pieces (a huge event).
     huge_event_bytes: int = 0
+    # Appended to the model a chat, completion or embedding answer names: a new model version
+    # behind the same name and fingerprint (what llama.cpp serves when its file changes).
+    model_version: str = ""
+    # A chat request whose prompt holds this is refused with a 400 (a bad request, final),
+    # unless accept_all is set (the provider relaxed its rules).
+    reject_marker: str = "reject me"
+    accept_all: bool = False
+    # Noise added to each embedding value: what a backend's float rounding looks like.
+    embedding_noise: float = 0.0
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -176,6 +187,15 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
         path = self.path.split("?")[0].rstrip("/")
+        for suffix, answer in (
+            ("/embeddings", self._embeddings),
+            ("/moderations", self._moderations),
+            ("/audio/speech", self._speech),
+            ("/images/generations", self._image),
+        ):
+            if path.endswith(suffix):
+                answer(body)
+                return
         if path.endswith("/messages"):
             self._anthropic(body)
             return
@@ -211,6 +231,13 @@ class _Handler(BaseHTTPRequestHandler):
         seed = body.get("seed")
         model = str(body.get("model", "loopback"))
         prompt = _prompt_of(body)
+        if state.reject_marker in prompt and not state.accept_all:
+            self._send_json(
+                400,
+                {"error": {"message": "This prompt was rejected by the content filter.",
+                           "type": "invalid_request_error", "code": "content_filter"}},
+            )  # fmt: skip
+            return
         text = generate_text(seed, model, prompt, state.salt)
         with state.lock:
             state.completions += 1
@@ -223,6 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         ident = hashlib.sha256(f"{seed}|{model}|{prompt}".encode()).hexdigest()[:12]
         if state.volatile:
             ident = f"{random.getrandbits(48):012x}"
+        model += state.model_version
         if body.get("stream"):
             self._stream(kind, ident, model, prompt, text, body)
         else:
@@ -276,12 +304,18 @@ class _Handler(BaseHTTPRequestHandler):
         given = body.get("input")
         prompt = given if isinstance(given, str) else json.dumps(given, sort_keys=True)
         text = generate_text(7, model, prompt, state.salt)
+        with state.lock:
+            state.completions += 1
+            count = state.completions
+        if state.vary_every and count % state.vary_every == 0:
+            text = generate_text(count, model, prompt, "vary")
         message = {
             "type": "message", "id": "msg_loopback", "status": "completed", "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": []}],
         }  # fmt: skip
         response = {
-            "id": "resp_loopback", "object": "response", "created_at": CREATED, "status": "completed",
+            "id": f"resp_{random.getrandbits(48):012x}" if state.volatile else "resp_loopback",
+            "object": "response", "created_at": CREATED, "status": "completed",
             "model": f"{model}-2026-11-01", "output": [message], "parallel_tool_calls": True,
             "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None,
             "instructions": body.get("instructions"), "metadata": {}, "temperature": 1.0,
@@ -307,6 +341,56 @@ class _Handler(BaseHTTPRequestHandler):
         for event in events:
             self._chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
         self._chunk(b"")
+
+    def _embeddings(self, body: dict[str, Any]) -> None:
+        """Eight numbers per input, a function of model, input and salt (plus noise)."""
+        state = self.server.state
+        model = str(body.get("model", "embed"))
+        given = body.get("input")
+        inputs = given if isinstance(given, list) else [given]
+        data = []
+        for n, text in enumerate(inputs):
+            rng = random.Random(f"{model}|{text}|{state.salt}")
+            vector = [rng.uniform(-1, 1) + (random.gauss(0, state.embedding_noise) if state.embedding_noise else 0.0)
+                      for _ in range(8)]  # fmt: skip
+            embedding: Any = vector
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack("<8f", *vector)).decode()
+            data.append({"object": "embedding", "index": n, "embedding": embedding})
+        self._send_json(200, {"object": "list", "data": data, "model": model + state.model_version,
+                              "usage": {"prompt_tokens": 4, "total_tokens": 4}})  # fmt: skip
+
+    def _moderations(self, body: dict[str, Any]) -> None:
+        """Flags "hate" in the input (and everything, once the salt says so); scores move."""
+        text = str(body.get("input", ""))
+        flagged = "hate" in text or self.server.state.salt == "strict"
+        result = {
+            "flagged": flagged,
+            "categories": {"hate": flagged, "violence": False},
+            "category_scores": {"hate": random.random(), "violence": random.random() / 10},
+        }
+        self._send_json(200, {"id": f"modr-{random.getrandbits(32)}", "model": "omni-moderation",
+                              "results": [result]})  # fmt: skip
+
+    def _speech(self, body: dict[str, Any]) -> None:
+        """Audio: bytes that are not UTF-8, a function of input and salt."""
+        seed = f"{body.get('input')}|{self.server.state.salt}".encode()
+        audio = b"ID3\xff\xfb" + b"".join(
+            hashlib.sha256(seed + bytes([n])).digest() for n in range(64)
+        )
+        self.send_response(200)
+        self.send_header("content-type", "audio/mpeg")
+        self.send_header("content-length", str(len(audio)))
+        self.end_headers()
+        self.wfile.write(audio)
+
+    def _image(self, body: dict[str, Any]) -> None:
+        """An image as base64 JSON, with a fresh timestamp each time."""
+        seed = f"{body.get('prompt')}|{self.server.state.salt}".encode()
+        image = b"\x89PNG" + b"".join(hashlib.sha256(seed + bytes([n])).digest() for n in range(8))
+        self._send_json(200, {"created": int(time.time() * 1000) + random.randint(0, 999),
+                              "data": [{"b64_json": base64.b64encode(image).decode(),
+                                        "revised_prompt": str(body.get("prompt"))}]})  # fmt: skip
 
     def _gemini(self, path: str, body: dict[str, Any]) -> None:
         """Gemini's generateContent: seeded through generationConfig.seed."""

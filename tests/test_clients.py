@@ -382,7 +382,7 @@ def test_google_genai_is_seeded_recorded_and_replayed(
     assert call["request"]["path"] == "/v1beta/models/gemini-x:generateContent"
     assert call["request"]["body"]["generationConfig"]["seed"] == 42
     sent = len(project.server.state.requests)
-    assert call["fingerprint"] == "gemini-x-001"  # Gemini's modelVersion says what served it
+    assert call["model"] == "gemini-x-001"  # Gemini's modelVersion says what served it
     monkeypatch.delenv("GEMINI_API_KEY")
     base_url = project.base_url
     project.offline()

@@ -60,7 +60,7 @@ def test_live_mismatch_fails_with_a_unified_diff(project: Project) -> None:
     result.stdout.fnmatch_lines(
         [
             "*live output of call #1 differs from the snapshot (seed 42, fingerprint "
-            "'fp_loopback_1', compare exact)*",
+            "'fp_loopback_1', model *, compare exact; chat.completions)*",
             "*--- snapshot*",
             "*+++ live*",
             f"*-{recorded}*",
