@@ -11,6 +11,7 @@ the server, and stops the server whatever happens:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -51,6 +52,16 @@ def find_model() -> str | None:
     return str(path) if path.exists() else None
 
 
+def served_name(model: str) -> str:
+    """The name the server answers with: llama.cpp puts its alias (-a) in every answer's
+    ``model``, whatever the request asked for, and its ``system_fingerprint`` is its build,
+    whatever model it serves. An alias with the model file's digest makes the answer name the
+    very file that served it, so a swapped model is drift, not a false mismatch or a pass."""
+    with open(model, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return f"{MODEL_ALIAS}@{digest[:12]}"
+
+
 def missing() -> str | None:
     """Why the server cannot start here, or None if it can."""
     lacking = []
@@ -72,8 +83,13 @@ def _free_port() -> int:
 class LlamaServer:
     """``with LlamaServer() as server: server.url`` — started, answering, and always stopped."""
 
-    def __init__(self, *, extra_args: tuple[str, ...] = (), parallel: int = 1) -> None:
+    def __init__(
+        self, *, extra_args: tuple[str, ...] = (), parallel: int = 1, model: str | None = None
+    ) -> None:
         self.extra_args = extra_args
+        # Another model file than the package's (a test of a swapped model).
+        self.model = model
+        self.served_name = ""
         self.parallel = parallel
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -84,13 +100,14 @@ class LlamaServer:
         reason = missing()
         if reason:
             raise RuntimeError(reason)
-        binary, model = find_binary(), find_model()
+        binary, model = find_binary(), self.model or find_model()
         if binary is None or model is None:
             raise RuntimeError(missing())
+        self.served_name = served_name(model)
         command = [
             binary,
             "-m", model,
-            "-a", MODEL_ALIAS,
+            "-a", self.served_name,
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--no-ui",
@@ -156,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llama_server: {reason}", file=sys.stderr)
         return 2
     with LlamaServer() as server:
-        print(f"llama_server: {server.url} (model {MODEL_ALIAS})", file=sys.stderr, flush=True)
+        print(
+            f"llama_server: {server.url} (model {server.served_name})", file=sys.stderr, flush=True
+        )
         env = {**os.environ, "OPENAI_BASE_URL": server.url}
         return subprocess.call(command, env=env)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from conftest import Project
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "devtools"))
 
+import llama_server
 from llama_server import LlamaServer, missing
 
 pytestmark = pytest.mark.integration
@@ -128,3 +130,46 @@ def test_repeat_measures_a_real_model(real: Project) -> None:
     # llama.cpp with --no-cache-prompt on one slot answers a seeded request identically.
     assert doc["determinism"]["agreement"] == 1.0
     assert {c["fingerprint"] for c in doc["determinism"]["calls"]} == {FINGERPRINT}
+
+
+EXAMPLE = Path(__file__).parents[1] / "example_project"
+
+
+def test_the_example_project_live_is_skipped_when_the_served_model_changes(
+    pytester: pytest.Pytester,
+    llama: LlamaServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """llama.cpp's fingerprint is its build, whatever model file it serves; the served name
+    (devtools/llama_server.py: the alias with the file's digest) is what shows a swap. The
+    example project's snapshots, recorded against the package's model, pass live against it
+    and are skipped, not passed or failed, against another model file."""
+    for name in ("pyproject.toml", "support_bot", "tests"):
+        source = EXAMPLE / name
+        if source.is_dir():
+            shutil.copytree(
+                source, pytester.path / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy(source, pytester.path / name)
+    monkeypatch.setenv("OPENAI_API_KEY", "no-key-needed")
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", llama.url)
+    args = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--llm-mode=live", "-rs")
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=8)
+    # The same weights in a re-packaged file (one metadata letter changed): another model file.
+    assert llama.model is None
+    original = Path(llama_server.find_model() or "")
+    swapped = tmp_path / "swapped.gguf"
+    swapped.write_bytes(original.read_bytes().replace(b"HuggingFaceTB", b"HuggingFaceTC", 1))
+    with LlamaServer(model=str(swapped)) as other:
+        assert other.served_name != llama.served_name
+        monkeypatch.setenv("OPENAI_BASE_URL", other.url)
+        result = pytester.runpytest_subprocess(*args)
+    # Every test that calls the model is skipped; the one that does not still passes.
+    result.assert_outcomes(passed=1, skipped=7)
+    result.stdout.fnmatch_lines(
+        [f"model changed '{llama.served_name}' -> '{other.served_name}' in 7 test(s):"]
+    )
