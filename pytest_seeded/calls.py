@@ -94,6 +94,10 @@ class OpenStream(Protocol):
 _NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
 
 
+def _api(endpoint: Endpoint | None) -> str:
+    return "http" if endpoint is None else endpoint.name
+
+
 class TestCalls:
     """Every call one test makes, answered according to the mode."""
 
@@ -217,7 +221,11 @@ class TestCalls:
             call = self.ledger.take(prepared.recorded)
             if call is None:
                 self.stats.missing += 1
-                return self._refuse(self._unmatched_message(prepared.recorded), prepared)
+                message = self._unmatched_message(prepared.recorded)
+                self.stats.note(
+                    self.ledger.used + 1, _api(prepared.endpoint), "missing", why=message
+                )
+                return self._refuse(message, prepared)
             return self._replayed(call, prepared.endpoint)
         if self.mode != "record-new":
             return None
@@ -238,6 +246,7 @@ class TestCalls:
         return None
 
     def _replayed(self, call: RecordedCall, endpoint: Endpoint | None) -> RecordedResponse:
+        self.stats.note(self.ledger.used, _api(endpoint), "replayed", call.identity)
         if endpoint is None:
             self.stats.http_replayed += 1
         else:
@@ -304,12 +313,15 @@ class TestCalls:
         endpoint = prepared.endpoint
         if endpoint is None:  # the test's other HTTP
             self.ledger.fill(slot, RecordedCall(prepared.recorded, response, None, ""), live=True)
+            self.stats.note(slot + 1, "http", "sent" if self.mode == "live" else "recorded")
             return
         fingerprint, model = identity_of(endpoint, response)
         call = RecordedCall(
             prepared.recorded, response, fingerprint, output_of(endpoint, response), model
         )
         self.ledger.fill(slot, call, live=True)
+        if self.mode != "live":
+            self.stats.note(slot + 1, endpoint.name, "recorded", call.identity)
         if extra:
             live.agreement(self, slot + 1, [(fingerprint or model, call.output), *extra])
         if self.mode == "live":
@@ -322,8 +334,10 @@ class TestCalls:
         call = self.ledger.take(self.ids.translate(prepared.recorded))
         if call is None:
             self.stats.missing += 1
+            message = self._unmatched_message(prepared.recorded)
+            self.stats.note(self.ledger.made, _api(prepared.endpoint), "missing", why=message)
             # The test goes on with the live answer; it fails when pytest reports it.
-            self.decide("failed", self._unmatched_message(prepared.recorded))
+            self.decide("failed", message)
         return call
 
     def stream_capture(

@@ -11,6 +11,7 @@ from typing import Any
 # Tokens for reporting positions: words and single punctuation marks. Not the model's own
 # tokenizer (that differs between models and is not at hand), but stable and readable.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_SHOWN = 2000
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Measure:
     agreement: float
     divergence_char: int | None
     divergence_token: int | None
+    # The majority's answer and the first that left it, for the HTML report's side-by-side
+    # view; cut to a length a report can show.
+    majority_text: str = ""
+    divergent_text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,8 +43,10 @@ def measure(call: int, samples: list[tuple[str | None, str]]) -> list[Measure]:
     for fingerprint, outputs in groups.items():
         counts = Counter(outputs)
         majority, agreeing = counts.most_common(1)[0]
-        positions = [first_divergence(majority, o) for o in outputs if o != majority]
+        others = [o for o in outputs if o != majority]
+        positions = [first_divergence(majority, o) for o in others]
         char, token = min(positions) if positions else (None, None)
+        divergent = others[positions.index(min(positions))] if others else None
         measures.append(
             Measure(
                 call=call,
@@ -49,6 +56,8 @@ def measure(call: int, samples: list[tuple[str | None, str]]) -> list[Measure]:
                 agreement=agreeing / len(outputs),
                 divergence_char=char,
                 divergence_token=token,
+                majority_text=majority[:_SHOWN],
+                divergent_text=None if divergent is None else divergent[:_SHOWN],
             )
         )
     return measures

@@ -40,6 +40,8 @@ def check(calls: TestCalls, prepared: Prepared, number: int, live: RecordedCall)
         return
     if live.response.status != expected.response.status:
         calls.stats.mismatched += 1
+        why = f"HTTP {live.response.status}; the snapshot holds HTTP {expected.response.status}"
+        calls.stats.note(number, endpoint.name, "mismatched", live.identity, by="status", why=why)
         calls.decide(
             "failed",
             f"pytest-seeded: call #{number} of {calls.nodeid} was answered with HTTP "
@@ -109,6 +111,15 @@ def compared(
             choices_of(endpoint, live.response),
         )
         how = f"compare {settings.compare}"
+    stats.note(
+        number,
+        endpoint.name,
+        "matched" if verdict.equal else "mismatched",
+        live.identity,
+        by=how,
+        score=verdict.score,
+        why=verdict.problem,
+    )
     if verdict.equal:
         stats.matched += 1
         return
@@ -162,6 +173,13 @@ def drift(
         return False
     stats = calls.stats
     stats.drifts.append((what, old, new))
+    stats.note(
+        number,
+        endpoint.name,
+        f"drift ({policy})",
+        live.identity,
+        why=f"{what} changed: recorded {old!r}, live {new!r}",
+    )
     known = len(expected.answers())
     also = (
         f" ({endpoint.model_name} changed too: recorded {old_model!r}, live {new_model!r})"

@@ -122,6 +122,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the run's calls, drift, determinism and token counts as JSON to PATH",
     )
     group.addoption(
+        "--llm-report-html",
+        dest="llm_report_html",
+        default=None,
+        metavar="PATH",
+        help="write the run's report as one self-contained HTML page to PATH (charts of calls, "
+        "agreement and tokens; every test's calls)",
+    )
+    group.addoption(
         "--llm-max-age",
         dest="llm_max_age",
         type=age_type,
@@ -299,27 +307,34 @@ class _CountsCollector:
 
     def __init__(self, session: SeededSession) -> None:
         self.session = session
+        # Each test's outcome, from its call report (or a setup that did not pass).
+        self.outcomes: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            outcome: str = report.outcome
+            if hasattr(report, "wasxfail"):
+                outcome = "xfailed" if report.skipped else "xpassed"
+            elif report.when == "setup" and report.failed:
+                outcome = "error"
+            self.outcomes[report.nodeid] = outcome
         if report.when != "teardown":
             return
         counts = read_properties(report.user_properties)
+        final = self.outcomes.pop(report.nodeid, "passed")
+        if report.failed:
+            final = "error"
         if counts is not None:
-            self.session.add_test(report.nodeid, counts)
+            self.session.add_test(report.nodeid, counts, final)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Workers hand their counts over through reports; only the controller (or a run
-        # without xdist) writes the JSON report.
-        if self.session.settings.report_path and not hasattr(session.config, "workerinput"):
-            from pytest_seeded.report import write_json_report
+        # without xdist) writes the reports.
+        if hasattr(session.config, "workerinput"):
+            return
+        from pytest_seeded.report import write_reports
 
-            try:
-                write_json_report(self.session, session.config)
-            except OSError as exc:  # the folder went away, or filled up, during the run
-                self.session.report_error = (
-                    f"could not write --llm-report={self.session.settings.report_path}: "
-                    f"{exc.strerror or exc}"
-                )
+        write_reports(self.session, session.config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -4,6 +4,8 @@ the same as JSON for dashboards (--llm-report)."""
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +151,89 @@ def json_report(session: SeededSession) -> dict[str, Any]:
     }
 
 
-def write_json_report(session: SeededSession, config: pytest.Config) -> None:
+def write_reports(session: SeededSession, config: pytest.Config) -> None:
+    """The reports the run asked for (--llm-report, --llm-report-html), and the CI job's
+    summary where GitHub Actions gives one (GITHUB_STEP_SUMMARY). A report that cannot be
+    written is said in the terminal summary, never a traceback."""
     from pytest_seeded.extension import write_atomically
+    from pytest_seeded.report_html import html_report
 
-    assert session.settings.report_path is not None
-    path = Path(config.invocation_params.dir, session.settings.report_path)
-    write_atomically(path, json.dumps(json_report(session), indent=2) + "\n")
+    settings = session.settings
+    errors = []
+    reports: list[tuple[str, str | None, Callable[[], str]]] = [
+        ("--llm-report", settings.report_path, lambda: json.dumps(json_report(session), indent=2)),
+        ("--llm-report-html", settings.html_path, lambda: html_report(session)),
+    ]
+    for option, value, render in reports:
+        if value is None:
+            continue
+        try:
+            write_atomically(Path(config.invocation_params.dir, value), render().rstrip() + "\n")
+        except OSError as exc:  # the folder went away, or filled up, during the run
+            errors.append(f"could not write {option}={value}: {exc.strerror or exc}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and session.tests:
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(markdown_summary(session))
+        except OSError as exc:
+            errors.append(f"could not append to GITHUB_STEP_SUMMARY ({summary}): {exc}")
+    session.report_error = "; ".join(errors) or None
+
+
+def markdown_summary(session: SeededSession) -> str:
+    """A short Markdown summary for a CI job's page: counts, what was compared, drift,
+    agreement, tokens, and the calls that failed."""
+    settings = session.settings
+    lines = [
+        "## pytest-seeded",
+        "",
+        f"mode **{settings.mode}**, seed {', '.join(map(str, settings.seeds))}; "
+        f"{session.tests} tests used the LLM fixtures",
+        "",
+        "| calls | count |",
+        "|---|---:|",
+    ]
+    lines += [
+        f"| {label} | {session.totals[name]} |" for name, label in LABELS if session.totals[name]
+    ]
+    if session.compared:
+        per_api = ", ".join(f"`{api}` {n}" for api, n in sorted(session.compared.items()))
+        lines += ["", f"compared live, by API: {per_api}"]
+    if session.drifts:
+        lines += ["", "| what changed | recorded | live | tests |", "|---|---|---|---:|"]
+        lines += [
+            f"| {what} | `{old}` | `{new}` | {len(tests)} |"
+            for (what, old, new), tests in session.drifts.items()
+        ]
+    rate, responses = suite_agreement(session.determinism)
+    if rate is not None:
+        lines += ["", f"agreement: **{rate:.1%}** of {responses} answers"]
+    for label, counter in (
+        ("spent", session.tokens_spent),
+        ("saved by replay", session.tokens_saved),
+    ):
+        if counter:
+            lines += ["", f"tokens {label}: {sum(counter.values()):,}"]
+    failing = [
+        (row["nodeid"], call)
+        for row in session.rows
+        for call in row["calls"]
+        if call.get("verdict") in ("mismatched", "missing")
+        or str(call.get("verdict", "")).startswith("drift (fail")
+    ]
+    if failing:
+        lines += ["", "### Failing calls", ""]
+        lines += [
+            f"- `{nodeid}` call #{call.get('call')} ({call.get('api')}): {call.get('verdict')}"
+            + (f" — {_md(str(call['why']))}" if call.get("why") else "")
+            for nodeid, call in failing[:50]
+        ]
+        if len(failing) > 50:
+            lines.append(f"- … and {len(failing) - 50} more")
+    return "\n".join(lines) + "\n\n"
+
+
+def _md(text: str) -> str:
+    """Plain text safe inside one Markdown list item."""
+    return text.replace("|", "\\|").replace("`", "'").replace("<", "&lt;")

@@ -57,6 +57,7 @@ JSON_PROPERTIES = (
     "tokens_spent",
     "tokens_saved",
     "compared",
+    "details",
 )
 
 
@@ -84,6 +85,8 @@ class SeededSession:
     tokens_saved: Counter[str] = field(default_factory=Counter)
     # Live answers compared with their snapshot, per API shape (endpoints.py).
     compared: Counter[str] = field(default_factory=Counter)
+    # One row per test for the HTML report: nodeid, outcome, mode, seed and its calls.
+    rows: list[dict[str, Any]] = field(default_factory=list)
     # --llm-mode=record-new: the tests it recorded, and why.
     recorded_because: dict[str, list[str]] = field(default_factory=dict)
     # Orphaned snapshot files (no collected test owns them) deleted, and kept, at session end.
@@ -100,9 +103,19 @@ class SeededSession:
     _client: OpenAI | None = None
     _client_key: tuple[str | None, str | None] | None = None
 
-    def add_test(self, nodeid: str, counts: dict[str, Any]) -> None:
+    def add_test(self, nodeid: str, counts: dict[str, Any], outcome: str = "passed") -> None:
         """Add one test's counts (as its teardown report carries them)."""
         self.tests += 1
+        self.rows.append(
+            {
+                "nodeid": nodeid,
+                "outcome": outcome,
+                "mode": counts.get("mode"),
+                "seed": counts.get("seed"),
+                "calls": counts.get("details", []),
+                "determinism": counts.get("determinism", []),
+            }
+        )
         for name in COUNT_NAMES:
             value = counts.get(name, 0)
             if isinstance(value, int):

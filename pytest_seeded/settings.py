@@ -126,6 +126,8 @@ class RunSettings:
     repeat: int = 1
     min_agreement: float = 1.0
     report_path: str | None = None
+    # --llm-report-html: the self-contained HTML page (report_html.py).
+    html_path: str | None = None
     # JSON fields and query parameters never stored (lower-cased), from ini llm_scrub_fields.
     scrub_fields: frozenset[str] = frozenset()
     # Fields where text shaped like a credential may be stored (ini llm_allow_secret_fields).
@@ -221,6 +223,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         repeat=repeat,
         min_agreement=1.0 if min_agreement is None else min_agreement,
         report_path=_report_path(config),
+        html_path=_report_path(config, "llm_report_html", "llm-report.html"),
         scrub_fields=field_names(config.getini("llm_scrub_fields")),
         allow_secret_fields=field_names(config.getini("llm_allow_secret_fields")),
         passthrough_hosts=field_names(config.getini("llm_passthrough_hosts")),
@@ -230,16 +233,20 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
     )
 
 
-def _report_path(config: pytest.Config) -> str | None:
-    """--llm-report's path, checked before the first test runs: a run should not end in a
-    traceback, without its summary, because of where the report was to go."""
-    value: str | None = config.getoption("llm_report")
+def _report_path(
+    config: pytest.Config, dest: str = "llm_report", example: str = "llm-report.json"
+) -> str | None:
+    """A report's path (--llm-report, --llm-report-html), checked before the first test runs:
+    a run should not end in a traceback, without its summary, because of where the report was
+    to go."""
+    value: str | None = config.getoption(dest)
     if value is None:
         return None
+    option = "--" + dest.replace("_", "-")
     path = Path(config.invocation_params.dir, value)
     if path.is_dir():
         raise pytest.UsageError(
-            f"--llm-report={value} is a folder: name a file in it, like {path / 'llm-report.json'}"
+            f"{option}={value} is a folder: name a file in it, like {path / example}"
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +254,7 @@ def _report_path(config: pytest.Config) -> str | None:
             pass
     except OSError as exc:
         raise pytest.UsageError(
-            f"--llm-report={value}: cannot write a file there ({exc.strerror}); name a path in "
+            f"{option}={value}: cannot write a file there ({exc.strerror}); name a path in "
             "a folder you can write to"
         ) from None
     return value

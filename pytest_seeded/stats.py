@@ -37,6 +37,30 @@ class CallStats:
     # Live answers compared with the snapshot, per API shape: the report shows what was
     # compared, so an API whose answers were not cannot hide.
     compared: dict[str, int] = field(default_factory=dict)
+    # One entry per call, for the HTML report: what it was, what served it, what became of it.
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(
+        self,
+        number: int,
+        api: str,
+        verdict: str,
+        identity: tuple[str | None, str | None] = (None, None),
+        *,
+        by: str = "",
+        score: float | None = None,
+        why: str = "",
+    ) -> None:
+        entry: dict[str, Any] = {"call": number, "api": api, "verdict": verdict}
+        if identity != (None, None):
+            entry["fingerprint"], entry["model"] = identity
+        if by:
+            entry["by"] = by
+        if score is not None:
+            entry["score"] = round(score, 6)
+        if why:
+            entry["why"] = why.split("\n", 1)[0][:300]
+        self.details.append(entry)
 
     def as_properties(self, mode: str, seed: int) -> list[tuple[str, int | str]]:
         """The test's user properties: one plain name/value pair each, as JUnit XML and CI
@@ -51,6 +75,20 @@ class CallStats:
             value = getattr(self, name)
             if value:
                 pairs.append((f"{USER_PROPERTY}.{name}", value))
+        identities = sorted(
+            {
+                " / ".join(str(d.get(k)) for k in ("fingerprint", "model") if d.get(k))
+                for d in self.details
+                if d.get("fingerprint") or d.get("model")
+            }
+        )
+        if identities:
+            pairs.append((f"{USER_PROPERTY}.identities", ", ".join(identities)))
+        if self.details:
+            pairs.append((f"{USER_PROPERTY}.calls", len(self.details)))
+        if self.determinism:
+            worst = min(float(m["agreement"]) for m in self.determinism)
+            pairs.append((f"{USER_PROPERTY}.agreement", f"{worst:g}"))
         for name in JSON_PROPERTIES:
             value = getattr(self, name)
             if value:

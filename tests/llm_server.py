@@ -51,6 +51,10 @@ class ServerState:
     # Every Nth completion request (1-based count) ends differently after its third word:
     # what a not-quite-deterministic backend looks like under --llm-repeat.
     vary_every: int = 0
+    # The same, counted per prompt: the same answers vary whatever order concurrent test
+    # processes send their requests in.
+    vary_prompt_every: int = 0
+    prompt_counts: dict[str, int] = field(default_factory=dict)
     # Rewrites each answer's text (not tool calls), e.g. to add white space or smart quotes.
     decorate: Callable[[str], str] | None = None
     # Indent JSON answers and tool-call arguments: the same data, other bytes.
@@ -242,7 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.completions += 1
             count = state.completions
-        if state.vary_every and count % state.vary_every == 0:
+        with state.lock:
+            seen = state.prompt_counts[prompt] = state.prompt_counts.get(prompt, 0) + 1
+        if (state.vary_every and count % state.vary_every == 0) or (
+            state.vary_prompt_every and seen % state.vary_prompt_every == 0
+        ):
             words = text.split()
             text = " ".join(words[:3] + generate_text(count, model, prompt, "vary").split()[3:])
         if state.decorate is not None:

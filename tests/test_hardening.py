@@ -202,20 +202,26 @@ def test_a_folder_in_place_of_a_snapshot_gives_the_plugins_message_alone(project
 
 
 @pytest.mark.parametrize(
-    ("value", "message"),
+    ("option", "value", "message"),
     [
-        (".", "*--llm-report=. is a folder: name a file in it*"),
+        ("--llm-report", ".", "*--llm-report=. is a folder: name a file in it*"),
         (
+            "--llm-report",
             "/proc/pytest-seeded.json",
             "*--llm-report=/proc/pytest-seeded.json: cannot write a file there*",
+        ),
+        (
+            "--llm-report-html",
+            ".",
+            "*--llm-report-html=. is a folder: name a file in it, like *llm-report.html*",
         ),
     ],
 )
 def test_a_report_path_that_cannot_be_written_stops_the_run_before_any_test(
-    project: Project, value: str, message: str
+    project: Project, option: str, value: str, message: str
 ) -> None:
     project.pytester.makepyfile(test_odd=ONE)
-    result = project.run(f"--llm-report={value}")
+    result = project.run(f"{option}={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert project.server.state.requests == []

@@ -193,4 +193,7 @@ def test_junit_xml_shows_each_count_as_a_plain_property(project: Project) -> Non
         assert properties["pytest_seeded.replayed"] == "1"
         assert properties["pytest_seeded.file_replayed"] == "1"
         assert json.loads(properties["pytest_seeded.tokens_saved"] or "{}")["m"] > 0
+        # Calls and what served them, as plain values.
+        assert properties["pytest_seeded.calls"] == "1"
+        assert properties["pytest_seeded.identities"] == "fp_loopback_1 / m"
         assert not any(str(v).startswith("{'") for v in properties.values())
