@@ -208,27 +208,3 @@ def _index(raw: dict[str, Any], fallback: int) -> int:
 
 def _tool_line(name: str, arguments: str) -> str:
     return f"[tool call] {name}({arguments})"
-
-
-def usage_tokens(body_or_events: Any) -> tuple[str, int] | None:
-    """(model, total tokens) from a response's ``usage``; a stream carries it in a late event,
-    and only when asked to (``stream_options={"include_usage": True}``)."""
-    candidates = (
-        [e.get("data") for e in body_or_events if isinstance(e, dict)]
-        if isinstance(body_or_events, list)
-        else [body_or_events]
-    )
-    model = ""
-    for data in candidates:
-        if not isinstance(data, dict):
-            continue
-        model = str(data.get("model") or model)
-        usage = data.get("usage")
-        if isinstance(usage, dict):
-            total = usage.get("total_tokens")
-            if not isinstance(total, int):
-                total = sum(
-                    v for k, v in usage.items() if k.endswith("_tokens") and isinstance(v, int)
-                )
-            return model or "unknown", int(total)
-    return None

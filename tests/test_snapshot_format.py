@@ -177,3 +177,28 @@ def test_body_output_shows_every_choice_and_tool_call() -> None:
     assert body_output(body) == "--- choice 0 ---\none\n--- choice 1 ---\n[tool call] g({})"
     assert body_output({"choices": [{"index": 0, "text": "legacy"}]}) == "legacy"
     assert body_output({"data": []}) == ""
+
+
+def test_tokens_are_read_from_each_apis_own_usage() -> None:
+    from pytest_seeded.readers import tokens_used
+    from pytest_seeded.snapshot import RecordedResponse
+
+    def body(b: Any) -> RecordedResponse:
+        return RecordedResponse(200, "application/json", body=b)
+
+    openai = {"usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
+    assert tokens_used(body(openai)) == 12
+    gemini = {"usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 9}}
+    assert tokens_used(body(gemini)) == 9
+    # Anthropic streams input tokens at the start and the output count grows to the end.
+    anthropic = RecordedResponse(
+        200,
+        "text/event-stream",
+        events=[
+            {"data": {"type": "message_start", "message": {"usage": {"input_tokens": 10, "output_tokens": 1}}}},
+            {"data": {"type": "message_delta", "usage": {"output_tokens": 25}}},
+            {"data": {"type": "message_stop"}},
+        ],
+    )  # fmt: skip
+    assert tokens_used(anthropic) == 35
+    assert tokens_used(body({"data": []})) is None
