@@ -32,6 +32,7 @@ import httpx2
 import pytest
 
 from pytest_seeded import live
+from pytest_seeded.determinism import Sample
 from pytest_seeded.endpoints import (
     SDK_OTHER,
     Endpoint,
@@ -92,6 +93,12 @@ class OpenStream(Protocol):
 
 # Error statuses never recorded: transient, or about the environment rather than the test.
 _NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
+
+
+def _sample(endpoint: Endpoint, response: RecordedResponse) -> Sample:
+    fingerprint, model = identity_of(endpoint, response)
+    vectors = endpoint.vectors(response) if endpoint.vectors is not None else None
+    return Sample(fingerprint or model, output_of(endpoint, response), vectors)
 
 
 def _api(endpoint: Endpoint | None) -> str:
@@ -273,9 +280,7 @@ class TestCalls:
 
     # -- the answer comes back ------------------------------------------------------------
 
-    def sample(
-        self, endpoint: Endpoint, content_type: str, status: int, body: bytes
-    ) -> tuple[str | None, str]:
+    def sample(self, endpoint: Endpoint, content_type: str, status: int, body: bytes) -> Sample:
         """(fingerprint, output) of one repeated answer (--llm-repeat), read whole."""
         if content_type == SSE_CONTENT_TYPE:
             parser = SSEParser()
@@ -285,15 +290,14 @@ class TestCalls:
         else:
             recorded = body_response(content_type, status, body)
         add_tokens(self.stats.tokens_spent, endpoint, recorded)
-        fingerprint, model = identity_of(endpoint, recorded)
-        return fingerprint or model, output_of(endpoint, recorded)
+        return _sample(endpoint, recorded)
 
     def complete(
         self,
         prepared: Prepared,
         slot: int,
         response: RecordedResponse,
-        extra: list[tuple[str | None, str]],
+        extra: list[Sample],
     ) -> None:
         """A sent request's whole answer: kept for the recording, and judged in live mode."""
         if prepared.endpoint is not None:
@@ -323,7 +327,7 @@ class TestCalls:
         if self.mode != "live":
             self.stats.note(slot + 1, endpoint.name, "recorded", call.identity)
         if extra:
-            live.agreement(self, slot + 1, [(fingerprint or model, call.output), *extra])
+            live.agreement(self, slot + 1, [_sample(endpoint, response), *extra])
         if self.mode == "live":
             live.check(self, prepared, slot + 1, call)
 
@@ -345,7 +349,7 @@ class TestCalls:
         prepared: Prepared,
         slot: int,
         status: int,
-        extra: list[tuple[str | None, str]],
+        extra: list[Sample],
         decompress: Any = None,
     ) -> StreamCapture:
         return StreamCapture(self, prepared, slot, status, extra, decompress)
@@ -492,7 +496,7 @@ class StreamCapture:
         prepared: Prepared,
         slot: int,
         status: int,
-        extra: list[tuple[str | None, str]],
+        extra: list[Sample],
         decompress: Any,
     ) -> None:
         self._calls = calls

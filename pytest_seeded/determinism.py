@@ -6,12 +6,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Tokens for reporting positions: words and single punctuation marks. Not the model's own
 # tokenizer (that differs between models and is not at hand), but stable and readable.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SHOWN = 2000
+
+
+class Sample(NamedTuple):
+    """One of a call's repeated answers: what served it, what it says, and its vectors
+    (embeddings, compared within llm_min_cosine rather than bit for bit)."""
+
+    identity: str | None
+    output: str
+    vectors: dict[int, list[float]] | None = None
 
 
 @dataclass(frozen=True)

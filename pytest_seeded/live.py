@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_seeded.compare import Comparison, compare, compare_vectors, unified_diff
-from pytest_seeded.determinism import measure
+from pytest_seeded.determinism import Sample, measure
 from pytest_seeded.endpoints import Endpoint, choices_of, identity_of
 from pytest_seeded.settings import DRIFT_POLICIES
 from pytest_seeded.snapshot import LLMCall, RecordedCall
@@ -210,10 +210,28 @@ def drift(
     return False
 
 
-def agreement(calls: TestCalls, number: int, samples: list[tuple[str | None, str]]) -> None:
+def _near(earlier: Sample, sample: Sample, min_cosine: float) -> bool:
+    if earlier.identity != sample.identity or earlier.vectors is None or sample.vectors is None:
+        return False
+    return compare_vectors(earlier.vectors, sample.vectors, min_cosine).equal
+
+
+def agreement(calls: TestCalls, number: int, samples: list[Sample]) -> None:
     """--llm-repeat: how often the answers to one request agree, under which fingerprints;
-    below --llm-min-agreement the test fails."""
-    measures = measure(number, samples)
+    below --llm-min-agreement the test fails. Embeddings agree when their vectors are within
+    llm_min_cosine of an earlier answer's, as a live comparison would judge them."""
+    kept: list[Sample] = []
+    pairs = []
+    for sample in samples:
+        output = sample.output
+        if sample.vectors is not None:
+            near = next((k for k in kept if _near(k, sample, calls.settings.min_cosine)), None)
+            if near is None:
+                kept.append(sample)
+            else:
+                output = near.output
+        pairs.append((sample.identity, output))
+    measures = measure(number, pairs)
     calls.stats.determinism += [{"nodeid": calls.nodeid, **m.to_json()} for m in measures]
     worst = min(measures, key=lambda m: m.agreement)
     if worst.agreement < calls.min_agreement:

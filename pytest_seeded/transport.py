@@ -26,6 +26,7 @@ from typing import Any
 import httpx2
 
 from pytest_seeded.calls import Prepared, StreamCapture, TestCalls, body_response
+from pytest_seeded.determinism import Sample
 from pytest_seeded.snapshot import SSE_CONTENT_TYPE, RecordedResponse
 from pytest_seeded.wire import encode_sse
 
@@ -56,7 +57,7 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
     slot = calls.reserve()
     # --llm-repeat: the extra answers are read whole first, so the one the test gets can
     # still stream.
-    extra: list[tuple[str | None, str]] = []
+    extra: list[Sample] = []
     sending = SENDING.set(True)
     try:
         for _ in range(_repeats(calls, prepared)):
@@ -87,7 +88,7 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
     if offline is not None:
         return _offline(offline, prepared, is_async=True)
     slot = calls.reserve()
-    extra: list[tuple[str | None, str]] = []
+    extra: list[Sample] = []
     sending = SENDING.set(True)
     try:
         for _ in range(_repeats(calls, prepared)):
@@ -110,9 +111,7 @@ async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) ->
     return _whole(calls, prepared, slot, response, await response.aread(), extra)
 
 
-def _sample(
-    calls: TestCalls, prepared: Prepared, response: httpx2.Response, body: bytes
-) -> tuple[str | None, str]:
+def _sample(calls: TestCalls, prepared: Prepared, response: httpx2.Response, body: bytes) -> Sample:
     assert prepared.endpoint is not None  # only LLM calls are repeated
     return calls.sample(prepared.endpoint, content_type(response), response.status_code, body)
 
@@ -135,7 +134,7 @@ def _capture(
     prepared: Prepared,
     slot: int,
     response: httpx2.Response,
-    extra: list[tuple[str | None, str]],
+    extra: list[Sample],
 ) -> StreamCapture:
     return calls.stream_capture(
         prepared, slot, response.status_code, extra, _decompressor(response)
@@ -148,7 +147,7 @@ def _whole(
     slot: int,
     response: httpx2.Response,
     body: bytes,
-    extra: list[tuple[str | None, str]],
+    extra: list[Sample],
 ) -> httpx2.Response:
     recorded = body_response(content_type(response), response.status_code, body)
     calls.complete(prepared, slot, recorded, extra)

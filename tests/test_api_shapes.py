@@ -345,3 +345,18 @@ def test_repeat_measures_the_agreement_of_responses_answers(project: Project) ->
     result.stdout.fnmatch_lines(
         ["*call #1 fingerprint 'resp-x-2026-11-01': 2 distinct of 4, agreement 75%*"]
     )
+
+
+def test_repeated_embeddings_agree_within_the_cosine_tolerance(project: Project) -> None:
+    """Embeddings that differ by rounding agree under --llm-repeat, as a live comparison would
+    judge them; with no tolerance left, the same answers count as distinct."""
+    project.pytester.makepyfile(test_embed=EMBEDDINGS)
+    project.run("--llm-mode=record", "-k", "floats").assert_outcomes(passed=1)
+    project.server.state.embedding_noise = 1e-6
+    result = project.run("--llm-mode=live", "--llm-repeat=3", "-k", "floats")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*call #1 fingerprint 'embed-x': 1 distinct of 3, agreement 100%"])
+    project.write_ini("llm_min_cosine = 1\n")
+    result = project.run("--llm-mode=live", "--llm-repeat=3", "-k", "floats")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*call #1 fingerprint 'embed-x': 3 distinct of 3*"])
