@@ -96,6 +96,8 @@ def project(
 ) -> Project:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    # Run under GitHub Actions, the projects' runs must not write to this job's summary.
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     # When this suite itself runs under xdist, the project's own run must not believe it is
     # a worker too (syrupy reads this variable and would then never delete unused snapshots).
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
