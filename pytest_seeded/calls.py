@@ -227,12 +227,8 @@ class TestCalls:
                 return httpx2.Response(204, request=prepared.request)
             call = self.ledger.take(prepared.recorded)
             if call is None:
-                self.stats.missing += 1
-                message = self._unmatched_message(prepared.recorded)
-                self.stats.note(
-                    self.ledger.used + 1, _api(prepared.endpoint), "missing", why=message
-                )
-                return self._refuse(message, prepared)
+                # Replay reserves no slot: this is the call after the ones answered so far.
+                return self._refuse(self._missing(prepared, self.ledger.used + 1), prepared)
             return self._replayed(call, prepared.endpoint)
         if self.mode != "record-new":
             return None
@@ -337,11 +333,8 @@ class TestCalls:
         are matched as the recorded ones (ids.py)."""
         call = self.ledger.take(self.ids.translate(prepared.recorded))
         if call is None:
-            self.stats.missing += 1
-            message = self._unmatched_message(prepared.recorded)
-            self.stats.note(self.ledger.made, _api(prepared.endpoint), "missing", why=message)
             # The test goes on with the live answer; it fails when pytest reports it.
-            self.decide("failed", message)
+            self.decide("failed", self._missing(prepared, self.ledger.made))
         return call
 
     def stream_capture(
@@ -386,6 +379,13 @@ class TestCalls:
             content=refusal_body(message),
             request=prepared.request,
         )
+
+    def _missing(self, prepared: Prepared, number: int) -> str:
+        """Count a request the snapshot does not hold, and say why."""
+        message = self._unmatched_message(prepared.recorded)
+        self.stats.missing += 1
+        self.stats.note(number, _api(prepared.endpoint), "missing", why=message)
+        return message
 
     def _unmatched_message(self, wanted: RecordedRequest) -> str:
         if self.recorded is None:
