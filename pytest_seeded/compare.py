@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_seeded.wire import Choice
+from pytest_seeded.apis.wire import Choice
 
 PolicyKind = Literal["exact", "normalized", "json", "similar"]
 POLICY_NAMES = ("exact", "normalized", "json", "similar:THRESHOLD")

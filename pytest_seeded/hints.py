@@ -8,7 +8,7 @@ import os
 import shlex
 from typing import TYPE_CHECKING
 
-from pytest_seeded import naming
+from pytest_seeded.storage.naming import parameter_ids
 
 if TYPE_CHECKING:
     import pytest
@@ -23,7 +23,7 @@ def node_argument(item: pytest.Item, *, drop_seed_param: bool = False) -> str:
     path, _, rest = item.nodeid.partition("::")
     shown = os.path.relpath(os.path.join(config.rootpath, path), config.invocation_params.dir)
     if drop_seed_param and "[" in rest:
-        ids = naming.parameter_ids(item)
+        ids = parameter_ids(item)
         rest = rest[: rest.index("[")] + (f"[{'-'.join(ids)}]" if ids else "")
     return f"{shown}::{rest}" if rest else shown
 

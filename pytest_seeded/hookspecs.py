@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_seeded.snapshot import LLMCall
+    from pytest_seeded.storage.snapshot import LLMCall
 
 
 @pytest.hookspec(firstresult=True)

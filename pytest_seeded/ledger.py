@@ -8,7 +8,7 @@ import json
 from collections import Counter
 
 from pytest_seeded.compare import unified_diff
-from pytest_seeded.snapshot import RecordedCall, RecordedRequest, Recording
+from pytest_seeded.storage.snapshot import RecordedCall, RecordedRequest, Recording
 
 
 class Ledger:

@@ -12,22 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seeded.cleanup import IGNORE_NAME, WATCH_KEY, RunWatch
-from pytest_seeded.session import (
-    LLM_FIXTURES,
-    RUNNING_CALLS_KEY,
-    SESSION_KEY,
-    SeededSession,
-    read_properties,
-    run_environment,
-)
+from pytest_seeded.modes import DEFAULT_DRIFT, DEFAULT_MODE, DRIFT_NAMES, MODE_NAMES
+from pytest_seeded.session import CALLS_KEY, SESSION_KEY, SeededSession, run_environment
 from pytest_seeded.settings import (
     DEFAULT_COMPARE,
-    DEFAULT_DRIFT,
-    DEFAULT_MODE,
     DEFAULT_SEED,
-    DRIFT_POLICIES,
-    MODES,
     ON_OLD_POLICIES,
     age_type,
     agreement_type,
@@ -40,6 +29,9 @@ from pytest_seeded.settings import (
     seed_type,
     seeds_for,
 )
+from pytest_seeded.stats import read_properties
+from pytest_seeded.storage.cleanup import WATCH_KEY, RunWatch
+from pytest_seeded.storage.naming import IGNORE_NAME, LLM_FIXTURES
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -62,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="MODE",
         help=(
-            f"how LLM calls are answered: {', '.join(MODES)} (default: ini llm_mode, else "
+            f"how LLM calls are answered: {', '.join(MODE_NAMES)} (default: ini llm_mode, else "
             f"{DEFAULT_MODE}). replay answers from snapshots offline; live calls the model and "
             "compares with the snapshot; record calls the model and writes snapshots; "
             "record-new replays what the snapshots answer and records only the tests they do "
@@ -93,7 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=drift_type,
         default=None,
         metavar="POLICY",
-        help=f"what a changed system_fingerprint does in live mode: {', '.join(DRIFT_POLICIES)} "
+        help=f"what a changed system_fingerprint does in live mode: {', '.join(DRIFT_NAMES)} "
         f"(default: ini llm_on_drift, else {DEFAULT_DRIFT})",
     )
     group.addoption(
@@ -245,7 +237,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
             option.no_cleanup = True
             watch.held_back = reasons
     result = yield
-    from pytest_seeded.cleanup import orphans_after
+    from pytest_seeded.storage.cleanup import orphans_after
 
     seeded = config.stash[SESSION_KEY]
     seeded.deleted, seeded.kept_orphans = orphans_after(config)
@@ -283,21 +275,29 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.when == "call":
-        # Kept on the test's calls, not in the item's stash: a test without the LLM fixtures
-        # then stores nothing at all.
-        running = item.stash.get(RUNNING_CALLS_KEY, None)
-        if running is not None:
-            if running.verdicts:
-                # The plugin's verdict is the test's outcome, whatever the code under test
-                # made of the call that produced it (verdicts.py).
-                from pytest_seeded.verdicts import apply, strongest
+    if report.when == "setup":
+        return report
+    # Kept on the test's calls, not in the item's stash: a test without the LLM fixtures then
+    # stores nothing at all.
+    running = item.stash.get(CALLS_KEY, None)
+    if running is None:
+        return report
+    if report.when == "teardown":
+        del item.stash[CALLS_KEY]
+        if running.outcome != "passed":
+            return report  # a test that did not pass is not told more at teardown
+    late = running.verdicts[running.verdicts_reported :]
+    if late:
+        # The plugin's verdict is the test's outcome, whatever the code under test made of the
+        # call that produced it; one decided at teardown fails the teardown (verdicts.py).
+        from pytest_seeded.verdicts import apply, strongest
 
-                verdict = strongest(running.verdicts)
-                assert verdict is not None
-                apply(report, item, verdict)
-                running.verdicts_reported = len(running.verdicts)
-            running.outcome = report.outcome
+        verdict = strongest(late)
+        assert verdict is not None
+        apply(report, item, verdict)
+        running.verdicts_reported = len(running.verdicts)
+    if report.when == "call":
+        running.outcome = report.outcome
     return report
 
 
@@ -332,7 +332,7 @@ class _CountsCollector:
         # without xdist) writes the reports.
         if hasattr(session.config, "workerinput"):
             return
-        from pytest_seeded.report import write_reports
+        from pytest_seeded.report.write import write_reports
 
         write_reports(self.session, session.config)
 
@@ -341,7 +341,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     session = config.stash.get(SESSION_KEY, None)
     if session is None or not (session.tests or session.deleted):
         return
-    from pytest_seeded.report import summary_lines
+    from pytest_seeded.report.terminal import summary_lines
 
     terminalreporter.write_sep("-", "pytest-seeded")
     for line in summary_lines(session):

@@ -8,32 +8,29 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
 from pytest_seeded.compare import Policy, parse_policy
-from pytest_seeded.scrub import field_names
+from pytest_seeded.modes import (
+    DEFAULT_DRIFT,
+    DEFAULT_MODE,
+    DRIFT_NAMES,
+    MODE_NAMES,
+    Mode,
+    ModeRules,
+    rules,
+)
+from pytest_seeded.storage.scrub import field_names
 
-Mode = Literal["replay", "live", "record", "record-new"]
-MODES: tuple[Mode, ...] = ("replay", "live", "record", "record-new")
-# The modes that may call the model and write snapshots.
-RECORDING_MODES: tuple[Mode, ...] = ("record", "record-new")
 ON_OLD_POLICIES = ("warn", "fail")
-DEFAULT_MODE: Mode = "replay"
 # A fixed default, not a random one as in pytest-randomly: snapshots are keyed by seed, so the
 # default must be the same on every machine and every run.
 DEFAULT_SEED = 42
-DRIFT_POLICIES = ("skip", "xfail", "fail", "warn", "record")
-DEFAULT_DRIFT = "skip"
 DEFAULT_COMPARE = "exact"
 MARKER_KEYS = ("seed", "seeds", "compare", "on_drift")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# Placeholder credentials for the SDKs the plugin answers in replay, set before collection:
-# a module that builds its client at import (OpenAI(), Anthropic(), a Gemini client) must not
-# need a real key to be collected. Not shaped like a real key, so no scanner mistakes it.
-PLACEHOLDER_KEY = "pytest-seeded-no-key"
-PLACEHOLDER_ENVIRONMENT = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
 def seed_type(value: str) -> tuple[int, ...]:
@@ -51,9 +48,10 @@ def seed_type(value: str) -> tuple[int, ...]:
 
 
 def mode_type(value: str) -> Mode:
-    if value not in MODES:
-        raise argparse.ArgumentTypeError(f"takes one of {', '.join(MODES)}; got {value!r}")
-    return value
+    for mode in MODE_NAMES:
+        if value == mode:
+            return mode
+    raise argparse.ArgumentTypeError(f"takes one of {', '.join(MODE_NAMES)}; got {value!r}")
 
 
 def compare_type(value: str) -> Policy:
@@ -64,8 +62,8 @@ def compare_type(value: str) -> Policy:
 
 
 def drift_type(value: str) -> str:
-    if value not in DRIFT_POLICIES:
-        raise argparse.ArgumentTypeError(f"takes one of {', '.join(DRIFT_POLICIES)}; got {value!r}")
+    if value not in DRIFT_NAMES:
+        raise argparse.ArgumentTypeError(f"takes one of {', '.join(DRIFT_NAMES)}; got {value!r}")
     return value
 
 
@@ -145,17 +143,31 @@ class RunSettings:
     def seed(self) -> int:
         return self.seeds[0]
 
+    @property
+    def rules(self) -> ModeRules:
+        """What the run's mode does (modes.py)."""
+        return rules(self.mode)
+
 
 @dataclass(frozen=True)
 class TestSettings:
-    """What holds for one test, after its ``llm`` marker."""
+    """What holds for one test, after its ``llm`` marker: the run's settings, and the test's
+    own seed, comparison policy and drift policy."""
 
     __test__ = False
 
+    run: RunSettings
     seed: int
     compare: Policy
     on_drift: str
-    min_cosine: float = DEFAULT_MIN_COSINE
+
+    @property
+    def rules(self) -> ModeRules:
+        return self.run.rules
+
+    @property
+    def mode(self) -> Mode:
+        return self.run.mode
 
 
 def _ini(config: pytest.Config, name: str, parse: Any, source: str) -> Any:
@@ -172,7 +184,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
     update = bool(getattr(config.option, "update_snapshots", False))
     cli_mode: Mode | None = config.getoption("llm_mode")
     if cli_mode is not None:
-        if update and cli_mode not in RECORDING_MODES:
+        if update and rules(cli_mode).writes == "never":
             raise pytest.UsageError(
                 f"--snapshot-update re-records snapshots, but --llm-mode={cli_mode} was given: "
                 "drop one of them (--snapshot-update alone records)."
@@ -200,7 +212,7 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         config, "llm_on_drift", drift_type, "llm_on_drift"
     )
     repeat: int = config.getoption("llm_repeat") or 1
-    if repeat > 1 and mode == "replay":
+    if repeat > 1 and not rules(mode).sends:
         raise pytest.UsageError(
             "--llm-repeat measures how deterministic the model is, so it needs calls to the "
             "model: add --llm-mode=live (or record)."
@@ -316,12 +328,12 @@ def test_settings(item: pytest.Item, run: RunSettings, seed: int) -> TestSetting
     on_drift = run.on_drift
     if "on_drift" in kwargs:
         on_drift = str(kwargs["on_drift"])
-        if on_drift not in DRIFT_POLICIES:
+        if on_drift not in DRIFT_NAMES:
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.llm(on_drift=...) takes one of "
-                f"{', '.join(DRIFT_POLICIES)}; got {kwargs['on_drift']!r}"
+                f"{', '.join(DRIFT_NAMES)}; got {kwargs['on_drift']!r}"
             )
-    return TestSettings(seed=seed, compare=compare, on_drift=on_drift, min_cosine=run.min_cosine)
+    return TestSettings(run=run, seed=seed, compare=compare, on_drift=on_drift)
 
 
 def client_base_url(run: RunSettings) -> str | None:

@@ -1,12 +1,56 @@
-"""What happened to one test's calls, carried to the report through its user properties."""
+"""What happened to one test's calls, in the one schema both sides of pytest-xdist share: the
+counters' names, and how they travel to the report as the test's user properties."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_seeded.session import COUNT_NAMES, JSON_PROPERTIES, USER_PROPERTY
+if TYPE_CHECKING:
+    from pytest_seeded.live import Judgement
+
+# The prefix of each test's properties (pytest_seeded.replayed, ...): they cross from
+# pytest-xdist workers to the controller in the reports, and JUnit XML shows them.
+USER_PROPERTY = "pytest_seeded"
+COUNT_NAMES = (
+    "recorded",
+    "replayed",
+    "matched",
+    "mismatched",
+    "drifted",
+    "rerecorded",
+    "missing",
+    "unreadable",
+    "http_recorded",
+    "http_replayed",
+    "file_new",
+    "file_changed",
+    "file_unchanged",
+    "file_replayed",
+)
+# The properties that hold lists or maps, as JSON text.
+JSON_PROPERTIES = (
+    "recorded_because",
+    "drifts",
+    "determinism",
+    "tokens_spent",
+    "tokens_saved",
+    "compared",
+    "details",
+)
+
+
+def read_properties(properties: list[tuple[str, object]]) -> dict[str, Any] | None:
+    """A test's counts from its pytest_seeded.* properties; None if it has none."""
+    prefix = f"{USER_PROPERTY}."
+    counts: dict[str, Any] = {}
+    for name, value in properties:
+        if not name.startswith(prefix):
+            continue
+        key = name[len(prefix) :]
+        counts[key] = json.loads(str(value)) if key in JSON_PROPERTIES else value
+    return counts or None
 
 
 @dataclass
@@ -39,6 +83,29 @@ class CallStats:
     compared: dict[str, int] = field(default_factory=dict)
     # One entry per call, for the HTML report: what it was, what served it, what became of it.
     details: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Add to one of the COUNT_NAMES counters."""
+        setattr(self, name, getattr(self, name) + amount)
+
+    def judged(self, number: int, api: str, judgement: Judgement) -> None:
+        """Count what judging one live answer decided (live.py)."""
+        if judgement.compared:
+            self.compared[api] = self.compared.get(api, 0) + 1
+        if judgement.drift is not None:
+            self.drifts.append(judgement.drift)
+        if judgement.verdict is not None:
+            self.note(
+                number,
+                api,
+                judgement.verdict,
+                judgement.identity,
+                by=judgement.by,
+                score=judgement.score,
+                why=judgement.why,
+            )
+        if judgement.count is not None:
+            self.add(judgement.count)
 
     def note(
         self,

@@ -1,6 +1,10 @@
 """One test's life with the plugin: start its calls (shared by every LLM fixture it asks for),
 load its snapshot, route its calls, then write or keep the snapshot at teardown. Imported only
-when a test asks for an LLM fixture."""
+when a test asks for an LLM fixture.
+
+A verdict known only at teardown (a recorded call no request took, a stream read to its end
+there, a recording refused for a credential) goes the verdicts' one way too: the teardown's
+report says it (plugin.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +15,27 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-import httpx2
 import pytest
 
-from pytest_seeded import caches, credentials, guard, naming
 from pytest_seeded.calls import TestCalls
-from pytest_seeded.cleanup import FILE_EXTENSION, WATCH_KEY, Ownership
-from pytest_seeded.errors import SnapshotFormatError
-from pytest_seeded.extension import (
+from pytest_seeded.capture.credentials import PLACEHOLDER_KEY
+from pytest_seeded.capture.intercept import intercept
+from pytest_seeded.capture.streams import finish_open
+from pytest_seeded.errors import NoCallWarning, SnapshotAgeWarning, SnapshotFormatError
+from pytest_seeded.hints import rerecord_command
+from pytest_seeded.messages import TestContext, credentials_found, no_call, unused
+from pytest_seeded.modes import ModeRules
+from pytest_seeded.session import CALLS_KEY, SESSION_KEY
+from pytest_seeded.settings import (
+    OPENAI_DEFAULT_BASE_URL,
+    RunSettings,
+    client_base_url,
+    seeds_for,
+    test_settings,
+)
+from pytest_seeded.stats import USER_PROPERTY
+from pytest_seeded.storage.cleanup import WATCH_KEY, Ownership
+from pytest_seeded.storage.extension import (
     NotARegularFile,
     SeededSnapshotExtension,
     forget,
@@ -26,22 +43,15 @@ from pytest_seeded.extension import (
     read_snapshot_text,
     remember,
 )
-from pytest_seeded.hints import rerecord_command
-from pytest_seeded.scrub import credentials_in
-from pytest_seeded.session import (
-    RUNNING_CALLS_KEY,
-    SESSION_KEY,
-    USER_PROPERTY,
+from pytest_seeded.storage.naming import (
+    FILE_EXTENSION,
+    base_name,
+    legacy_stems,
+    matrix_seed,
+    owner_key,
 )
-from pytest_seeded.settings import (
-    OPENAI_DEFAULT_BASE_URL,
-    PLACEHOLDER_KEY,
-    RunSettings,
-    client_base_url,
-    seeds_for,
-    test_settings,
-)
-from pytest_seeded.snapshot import (
+from pytest_seeded.storage.scrub import credentials_in
+from pytest_seeded.storage.snapshot import (
     RecordedCall,
     Recording,
     dumps,
@@ -50,7 +60,6 @@ from pytest_seeded.snapshot import (
     reuse_unchanged,
     unchanged,
 )
-from pytest_seeded.transport import AsyncSeededTransport, activate, deactivate
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -64,45 +73,41 @@ def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T])
     fixture a test sets up starts them, and finishes them at teardown after the others (pytest
     tears fixtures down in reverse); the others share them."""
     item = request.node
-    running = item.stash.get(RUNNING_CALLS_KEY, None)
+    running = item.stash.get(CALLS_KEY, None)
     if running is not None:
         yield make(running)
         return
     # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
-    seed = naming.matrix_seed(item)
+    seed = matrix_seed(item)
     if seed is None:
         seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
     runner = run_test(request, seed)
     calls = next(runner)
-    item.stash[RUNNING_CALLS_KEY] = calls
+    # Kept until the teardown's report, which says the verdicts decided at teardown.
+    item.stash[CALLS_KEY] = calls
     try:
         yield make(calls)
     except BaseException:
         # make() failed (a setup error: pytest will not tear this fixture down), or pytest
         # closed the fixture without a teardown: either way, undo the interception now.
-        del item.stash[RUNNING_CALLS_KEY]
+        del item.stash[CALLS_KEY]
         runner.close()
         raise
-    del item.stash[RUNNING_CALLS_KEY]
     next(runner, None)  # the teardown: write or keep the snapshot, check what was used
 
 
 def sync_client(calls: TestCalls) -> OpenAI:
     """The seeded_llm client: the run's one client, for the current key and base URL."""
-    session = calls.item.config.stash[SESSION_KEY]
+    session = calls.test.item.config.stash[SESSION_KEY]
     base_url = client_base_url(session.settings)
-    return session.fixture_client(
+    return session.clients().sync_client(
         os.environ.get("OPENAI_API_KEY"), base_url.rstrip("/") if base_url else None
     )
 
 
 def async_client(calls: TestCalls) -> AsyncOpenAI:
-    """The seeded_async_llm client: one per test (see AsyncSeededTransport)."""
-    from openai import AsyncOpenAI
-
-    session = calls.item.config.stash[SESSION_KEY]
-    transport = AsyncSeededTransport(calls, session.ssl_context)
-    return AsyncOpenAI(http_client=httpx2.AsyncClient(transport=transport))
+    """The seeded_async_llm client: one per test (capture/fixture_clients.py)."""
+    return calls.test.item.config.stash[SESSION_KEY].clients().async_client(calls)
 
 
 def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
@@ -155,7 +160,9 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         )
 
     # Read in every mode: replay and live answer from it, record keeps it byte for byte when
-    # nothing changed. Only record forgives a file it cannot read: it is about to replace it.
+    # nothing changed. Only a mode that does not read it forgives a file it cannot read: it is
+    # about to replace it.
+    rules = settings.rules
     existing: Recording | None = None
     source = location
     try:
@@ -163,7 +170,7 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
         if source != location:
             shown = _shown_path(source, config)
     except SnapshotFormatError as exc:
-        if settings.mode == "record":
+        if not rules.reads_recording:
             # syrupy compares the new text with the file's before writing: hand it the bytes
             # as they are, whatever they hold.
             remember(location, _read_raw(location) or "")
@@ -176,64 +183,29 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
                 f"Fix or delete the file, or re-record it with: {command()}",
                 pytrace=False,
             ) from None
-    if existing is not None and settings.mode != "record":
+    if existing is not None and rules.reads_recording:
         _check_age(existing, item.nodeid, shown, settings, command)
 
-    no_key = missing_key(settings.mode, client_base_url(settings))
-    if no_key is not None and settings.mode != "record-new":
+    no_key = missing_key(rules, client_base_url(settings))
+    if no_key is not None and not rules.answers_from_snapshot:
         raise pytest.fail.Exception(no_key, pytrace=False)
 
-    calls = TestCalls(
-        item=item,
-        mode=settings.mode,
-        settings=test_settings(item, settings, seed),
-        repeat=settings.repeat,
-        min_agreement=settings.min_agreement,
-        scrub=settings.scrub_fields,
-        snapshot_path=shown,
-        recorded=None if settings.mode == "record" else existing,
-        rerecord_command=command,
-        passthrough=settings.passthrough_hosts,
-    )
+    test = TestContext(item, test_settings(item, settings, seed), shown, command)
+    calls = TestCalls(test, existing if rules.reads_recording else None)
+    # A mode that answers from the snapshot refuses, call by call, what must go out without a
+    # key (record-new); the others refused the whole test above.
     calls.cannot_call = no_key
-    interception = _intercept(calls)
+    interception = intercept(calls)
     try:
         yield calls
     finally:
         interception.close()
         try:
-            calls.finish_streams()
+            finish_open(calls)
             _finish(calls, assertion, index, location, existing, source)
         finally:
             forget(location)
             item.user_properties.extend(calls.stats.as_properties(calls.mode, calls.seed))
-
-
-def _intercept(calls: TestCalls) -> contextlib.ExitStack:
-    """Route everything the test may send to its calls, for as long as it runs; closing the
-    stack undoes it all, and a step that fails undoes the ones before it."""
-    stack = contextlib.ExitStack()
-    try:
-        activate(calls)  # httpx2 and httpx clients (transport.py)
-        stack.callback(deactivate)
-        # vcrpy's patches for the clients outside httpx (transport_vcr.py): always when a run
-        # may send requests; in replay only when the recording holds other HTTP (without them
-        # the network guard still fails a test whose client went around).
-        if calls.mode != "replay" or (
-            calls.recorded is not None and any(call.is_http for call in calls.recorded.calls)
-        ):
-            from pytest_seeded.transport_vcr import patches
-
-            stack.enter_context(patches(calls))
-        stack.callback(caches.set_aside())
-        stack.callback(credentials.set_placeholders(calls.mode))
-        if calls.mode == "replay":
-            guard.activate(calls)
-            stack.callback(guard.deactivate)
-    except BaseException:
-        stack.close()
-        raise
-    return stack
 
 
 def _load_existing(
@@ -245,10 +217,10 @@ def _load_existing(
     if recording is not None:
         return recording, location
     folder = os.path.dirname(location)
-    for stem in naming.legacy_stems(item, seed):
+    for stem in legacy_stems(item, seed):
         path = os.path.join(folder, f"{stem}.{FILE_EXTENSION}")
         # Not if the old name is another test's name today (two ids that cleaned to one).
-        taken = naming.owner_key(stem) != naming.base_name(item) and ownership.current_owner(path)
+        taken = owner_key(stem) != base_name(item) and ownership.current_owner(path)
         if os.path.isfile(path) and not taken:
             recording = _load(path, _shown_path(path, item.config))
             if recording is not None:
@@ -296,19 +268,19 @@ def _load(location: str, shown: str) -> Recording | None:
     return None if text is None else loads(text, shown)
 
 
-def missing_key(mode: str, base_url: str | None) -> str | None:
+def missing_key(rules: ModeRules, base_url: str | None) -> str | None:
     """Why this test cannot call the model: it would call api.openai.com with no key. Every
     other need of the environment (base URL, placeholder keys) is set once for the run
     (session.run_environment)."""
     key = os.environ.get("OPENAI_API_KEY")
-    if mode == "replay" or (key and key != PLACEHOLDER_KEY):
+    if not rules.sends or (key and key != PLACEHOLDER_KEY):
         return None
     if base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL:
         return None
     return (
-        f"pytest-seeded: --llm-mode={mode} calls {OPENAI_DEFAULT_BASE_URL}, but OPENAI_API_KEY "
-        "is not set. Set it, or point OPENAI_BASE_URL (or the llm_base_url ini option) at an "
-        "OpenAI-compatible server."
+        f"pytest-seeded: --llm-mode={rules.name} calls {OPENAI_DEFAULT_BASE_URL}, but "
+        "OPENAI_API_KEY is not set. Set it, or point OPENAI_BASE_URL (or the llm_base_url ini "
+        "option) at an OpenAI-compatible server."
     )
 
 
@@ -323,26 +295,17 @@ def _finish(
     """Write the new recording (a recording mode, passing test) through syrupy, byte for byte
     the old file when nothing that matters changed; tell syrupy a replayed or live snapshot
     passed. A test that did not pass writes nothing and leaves its file as it was."""
-    late = calls.verdicts[calls.verdicts_reported :]
-    if late and calls.outcome == "passed":
-        # Decided after the test body (a stream closed at teardown): an error at teardown.
-        raise pytest.fail.Exception(late[0].message, pytrace=False)
-    if calls.outcome != "passed":
+    if calls.outcome != "passed" or calls.verdicts[calls.verdicts_reported :]:
+        # A test that did not pass, or failed at teardown (a stream read there), writes nothing.
         return
-    if calls.made == 0 and calls.mode in ("record", "live"):
+    rules = calls.rules
+    if calls.made == 0 and rules.warns_without_calls:
         # An LLM client the plugin does not cover would look just like this: say so.
-        did = "recorded" if calls.mode == "record" else "compared"
-        warnings.warn(
-            NoCallWarning(
-                f"pytest-seeded: {calls.nodeid} asked for the plugin but made no LLM call it "
-                f"could see, so --llm-mode={calls.mode} {did} nothing. If the code under test "
-                "calls a model, its client or transport is not one the plugin covers yet."
-            ),
-            stacklevel=1,
-        )
+        did = "compared" if rules.judges else "recorded"
+        warnings.warn(NoCallWarning(no_call(calls.test, rules.name, did)), stacklevel=1)
     stats = calls.stats
-    if calls.writes_snapshot():
-        new_calls = calls.finished_calls()
+    if _writes_snapshot(calls):
+        new_calls = calls.ledger.finished_calls()
         if not new_calls:
             stats.recorded_because.clear()  # nothing to record: the file stays as it is
             return
@@ -352,7 +315,10 @@ def _finish(
         if existing is not None and existing.source and unchanged(existing, calls_kept):
             text = existing.source
         else:
-            _refuse_credentials(calls, calls_kept)
+            found = _credentials(calls, calls_kept)
+            if found:
+                calls.decide("failed", credentials_found(calls.test, found))
+                return
             text = dumps(Recording(calls.seed, calls_kept, provenance=provenance()))
         if existing is None and not os.path.lexists(location):
             stats.file_new += 1
@@ -372,29 +338,53 @@ def _finish(
                 os.unlink(source)
         return
     if existing is not None and source == location:
-        calls.check_all_used()
-        stats.file_replayed += calls.mode in ("replay", "record-new")
+        _check_all_used(calls)
+        stats.file_replayed += rules.answers_from_snapshot
         _assert(assertion, index, existing.source or "", update=False)
 
 
-def _refuse_credentials(calls: TestCalls, recorded: list[RecordedCall]) -> None:
-    """The last check before a file is written: nothing shaped like a live credential."""
-    allowed = calls.item.config.stash[SESSION_KEY].settings.allow_secret_fields
-    found = [
+def _writes_snapshot(calls: TestCalls) -> bool:
+    """Whether this test's snapshot is (re-)written at teardown (it passed)."""
+    writes = calls.rules.writes
+    if writes == "always" or calls.rerecord:
+        return True
+    if writes == "never":
+        return False
+    ledger = calls.ledger
+    left = len(ledger.unused())
+    reasons = calls.stats.recorded_because
+    if ledger.recorded is not None and left and not reasons:
+        reasons.append(
+            f"the snapshot holds {left} call{'s' * (left != 1)} the test no longer makes"
+        )
+    return bool(reasons)
+
+
+def _check_all_used(calls: TestCalls) -> None:
+    """Fail a test that made fewer calls than its snapshot holds: the test changed since it
+    was recorded, or the file was edited (a call pasted twice, a bad merge). Either way the
+    snapshot no longer describes the test, and replay would hide it."""
+    held = calls.rules.holds_to_snapshot
+    ledger = calls.ledger
+    recorded = ledger.recorded
+    if held == "none" or recorded is None:
+        return
+    left = ledger.unused()
+    if held == "llm":
+        left = [n for n in left if not recorded.calls[n - 1].is_http]
+    if left:
+        calls.decide("failed", unused(calls.test, ledger.used, ledger.size, left))
+
+
+def _credentials(calls: TestCalls, recorded: list[RecordedCall]) -> list[tuple[str, str]]:
+    """The last check before a file is written: where it holds text shaped like a live
+    credential."""
+    allowed = calls.test.settings.run.allow_secret_fields
+    return [
         (f"calls[{n}].{path}", kind)
         for n, call in enumerate(recorded)
         for path, kind in credentials_in(call.to_json(), allowed)
     ]
-    if found:
-        where = "\n".join(f"  {path}: {kind}" for path, kind in found)
-        raise pytest.fail.Exception(
-            f"pytest-seeded: {calls.nodeid} was not recorded: its recording holds text shaped "
-            f"like a live credential, and a snapshot is committed to git.\n{where}\n"
-            "Remove it with the llm_scrub_fields ini option or the pytest_seeded_scrub hook; "
-            "if it is not a credential, name the field in the llm_allow_secret_fields ini "
-            f"option. The snapshot on disk ({calls.snapshot_path}) is unchanged.",
-            pytrace=False,
-        )
 
 
 def _assert(assertion: SnapshotAssertion, index: str, text: str, *, update: bool) -> None:
@@ -414,14 +404,6 @@ def provenance() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[package.replace("-", "_")] = version(package)
     return out
-
-
-class NoCallWarning(pytest.PytestWarning):
-    """A test asked for the plugin in record or live mode and made no call it could see."""
-
-
-class SnapshotAgeWarning(pytest.PytestWarning):
-    """A snapshot was recorded longer ago than ``--llm-max-age`` (with ``--llm-on-old=warn``)."""
 
 
 def _named(assertion: SnapshotAssertion, index: str) -> SnapshotAssertion:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
 
 import pytest
 
-Outcome = Literal["failed", "skipped", "xfailed"]
+from pytest_seeded.modes import Outcome
+
 # When several verdicts were recorded, the strongest is reported.
 _STRENGTH = {"failed": 2, "xfailed": 1, "skipped": 0}
 

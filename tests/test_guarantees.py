@@ -21,9 +21,9 @@ from conftest import Project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_seeded.capture.streams import replay_response
 from pytest_seeded.errors import SnapshotFormatError
-from pytest_seeded.snapshot import Recording, loads
-from pytest_seeded.transport import replay_response
+from pytest_seeded.storage.snapshot import Recording, loads
 
 CHAT = """
 def test_chat(seeded_llm):

@@ -384,9 +384,7 @@ def test_each_snapshot_says_when_and_with_what_it_was_recorded(project: Project)
     path.write_text(content.decode().replace(recorded["at"], old))
     project.offline()
     project.run("--llm-max-age=500").assert_outcomes(passed=1)
-    warned = project.run(
-        "--llm-max-age=180", "-W", "default::pytest_seeded.testrun.SnapshotAgeWarning"
-    )
+    warned = project.run("--llm-max-age=180", "-W", "default::pytest_seeded.SnapshotAgeWarning")
     warned.assert_outcomes(passed=1, warnings=1)
     warned.stdout.fnmatch_lines(["*test_other.py::test_other was recorded 400 days ago*"])
     failed = project.run("--llm-max-age=180", "--llm-on-old=fail")

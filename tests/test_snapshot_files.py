@@ -212,7 +212,7 @@ from pathlib import Path
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 from syrupy.location import PyTestLocation
 
-from pytest_seeded.extension import SeededSnapshotExtension
+from pytest_seeded.storage.extension import SeededSnapshotExtension
 
 FILES = [
     "test_mod/test_a[seed=42].seeded.jsonc",   # owned

@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
+from pytest_seeded.apis.wire import (
+    SSEParser,
+    body_output,
+    encode_sse,
+    stream_fingerprint,
+    stream_output,
+)
 from pytest_seeded.errors import SnapshotFormatError
-from pytest_seeded.snapshot import (
+from pytest_seeded.storage.snapshot import (
     RecordedCall,
     RecordedRequest,
     RecordedResponse,
@@ -16,7 +23,6 @@ from pytest_seeded.snapshot import (
     dumps,
     loads,
 )
-from pytest_seeded.wire import SSEParser, body_output, encode_sse, stream_fingerprint, stream_output
 
 
 def _recording() -> Recording:
@@ -180,8 +186,8 @@ def test_body_output_shows_every_choice_and_tool_call() -> None:
 
 
 def test_tokens_are_read_from_each_apis_own_usage() -> None:
-    from pytest_seeded.readers import tokens_used
-    from pytest_seeded.snapshot import RecordedResponse
+    from pytest_seeded.apis.readers import tokens_used
+    from pytest_seeded.storage.snapshot import RecordedResponse
 
     def body(b: Any) -> RecordedResponse:
         return RecordedResponse(200, "application/json", body=b)

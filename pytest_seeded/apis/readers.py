@@ -17,14 +17,14 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from pytest_seeded.snapshot import RecordedResponse
-from pytest_seeded.wire import (
+from pytest_seeded.apis.wire import (
     Choice,
     body_choices,
     body_fingerprint,
     stream_choices,
     stream_fingerprint,
 )
+from pytest_seeded.storage.snapshot import RecordedResponse
 
 Reader = Callable[[RecordedResponse], "dict[int, Choice]"]
 Identity = Callable[[RecordedResponse], "str | None"]

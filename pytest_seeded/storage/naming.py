@@ -11,16 +11,28 @@ never share a file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
-from pytest_seeded.session import LLM_FIXTURES
-
 if TYPE_CHECKING:
     import pytest
+
+# The fixtures that put a test under the plugin; a seed matrix parametrizes one of them with
+# the seed (plugin.pytest_generate_tests), which is how a name finds the seed among the ids.
+LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
+# The snapshot files' extension: "seeded.jsonc", not ".json": syrupy's JSONSnapshotExtension
+# claims every file ending in .json and deletes ours as unused under --snapshot-update. JSONC is
+# a superset of JSON, so editors still highlight it, and no syrupy extension claims it.
+FILE_EXTENSION = "seeded.jsonc"
+SNAPSHOT_SUFFIX = f".{FILE_EXTENSION}"
+# What syrupy's --snapshot-ignore-file-extensions compares with: a name's last suffix.
+IGNORE_NAME = FILE_EXTENSION.rsplit(".", 1)[-1]
 
 # A file name may have 255 bytes; the atomic write's temporary file adds ".<name>.<8>.tmp"
 # (14 bytes) and the extension ".seeded.jsonc" 13 more. 200 leaves room for both.
@@ -67,8 +79,16 @@ def _test_name(item: pytest.Item) -> str:
     return ".".join([*parts[:-1], function])
 
 
+@functools.lru_cache(maxsize=256)
+def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
+    """syrupy's folder for a test module's single-file snapshots: __snapshots__/<module>."""
+    path = Path(filepath)
+    return os.path.normpath(path.parent / snapshot_dirname / path.stem)
+
+
 def _clean(name: str) -> str:
     # syrupy's own rule for file names: no path separators, wildcards or control characters.
+    # Private in syrupy: bounded below its next major version in pyproject.toml.
     return SingleFileSnapshotExtension._sanitize_filename(name)
 
 

@@ -1,36 +1,50 @@
-"""Legacy httpx (the ``httpx`` package: litellm, and SDKs built before httpx2), adapted to the
-httpx2 seam in transport.py: its requests are converted to httpx2's, handled by the same calls,
-and their answers converted back, streams still streaming. Imported only if httpx is installed;
+"""Legacy httpx (the ``httpx`` package: litellm, and SDKs built before httpx2), at the same seam
+as httpx2 (httpx2_seam.py): its requests are converted to httpx2's, handled by the same core,
+and their answers converted back, streams still streaming. Used only if httpx is installed;
 litellm's aiohttp transport is an httpx transport, so its async calls are caught here too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import httpx2
 
-from pytest_seeded import transport as seam
-from pytest_seeded.calls import TestCalls
+from pytest_seeded.capture.core import ahandle, handle
+from pytest_seeded.capture.routing import current
+
+if TYPE_CHECKING:
+    from pytest_seeded.calls import TestCalls
 
 _ORIGINAL_FOR_URL = httpx.Client._transport_for_url
 _ORIGINAL_ASYNC_FOR_URL = httpx.AsyncClient._transport_for_url
 _IN_PROCESS = (httpx.MockTransport, httpx.ASGITransport, httpx.WSGITransport)
 
 
-def activate() -> None:
-    httpx.Client._transport_for_url = _for_url  # type: ignore[method-assign]
-    httpx.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
+class _Httpx:
+    name = "httpx"
+
+    def applies(self, calls: TestCalls) -> bool:
+        return True
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        httpx.Client._transport_for_url = _for_url  # type: ignore[method-assign]
+        httpx.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
+        return _restore
 
 
-def deactivate() -> None:
+def _restore() -> None:
     httpx.Client._transport_for_url = _ORIGINAL_FOR_URL  # type: ignore[method-assign]
     httpx.AsyncClient._transport_for_url = _ORIGINAL_ASYNC_FOR_URL  # type: ignore[method-assign]
 
 
+ADAPTER = _Httpx()
+
+
 def _routed_calls(url: httpx.URL, transport: object) -> TestCalls | None:
     """The running test's calls, if this request goes to them."""
-    calls = seam._active
+    calls = current()
     if calls is None or isinstance(transport, _IN_PROCESS):
         return None
     return calls
@@ -74,7 +88,7 @@ class _Routed(httpx.BaseTransport):
         self._calls = calls
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = seam.handle(self._calls, _modern(request), self._send)
+        answer = handle(self._calls, _modern(request), self._send)
         assert isinstance(answer.stream, httpx2.SyncByteStream)
         return httpx.Response(
             answer.status_code,
@@ -102,7 +116,7 @@ class _AsyncRouted(httpx.AsyncBaseTransport):
         self._calls = calls
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        answer = await seam.ahandle(self._calls, _modern(request), self._send)
+        answer = await ahandle(self._calls, _modern(request), self._send)
         assert isinstance(answer.stream, httpx2.AsyncByteStream)
         return httpx.Response(
             answer.status_code,

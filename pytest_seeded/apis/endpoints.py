@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_seeded import readers
-from pytest_seeded.readers import Identity, Reader, Vectors
-from pytest_seeded.snapshot import RecordedResponse
-from pytest_seeded.wire import Choice, render
+from pytest_seeded.apis import readers
+from pytest_seeded.apis.readers import Identity, Reader, Vectors
+from pytest_seeded.apis.wire import Choice, render
+from pytest_seeded.storage.snapshot import RecordedResponse
 
 
 @dataclass(frozen=True)

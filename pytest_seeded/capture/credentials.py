@@ -7,16 +7,36 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_seeded.settings import PLACEHOLDER_KEY
+if TYPE_CHECKING:
+    from pytest_seeded.calls import TestCalls
+
+# Placeholder credentials for the SDKs the plugin answers in replay, set before collection
+# (session.run_environment): a module that builds its client at import (OpenAI(), Anthropic(),
+# a Gemini client) must not need a real key to be collected. Not shaped like a real key, so
+# no scanner mistakes it.
+PLACEHOLDER_KEY = "pytest-seeded-no-key"
+PLACEHOLDER_ENVIRONMENT = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
-def set_placeholders(mode: str) -> Callable[[], None]:
-    """In replay, answer token providers with the placeholder; the function returned undoes
-    it."""
+class _Placeholders:
+    name = "credential placeholders (Azure AD token providers)"
+
+    def applies(self, calls: TestCalls) -> bool:
+        return not calls.rules.sends
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        return set_placeholders()
+
+
+ADAPTER = _Placeholders()
+
+
+def set_placeholders() -> Callable[[], None]:
+    """Answer token providers with the placeholder; the function returned undoes it."""
     azure = sys.modules.get("openai.lib.azure")
-    if mode != "replay" or azure is None:
+    if azure is None:
         return _nothing
     sync_class, async_class = azure.AzureOpenAI, azure.AsyncAzureOpenAI
     sync_original = sync_class._get_azure_ad_token

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pytest_seeded.readers import data_of
-from pytest_seeded.snapshot import RecordedRequest, RecordedResponse
+from pytest_seeded.apis.readers import data_of
+from pytest_seeded.storage.snapshot import RecordedRequest, RecordedResponse
 
 # Keys whose string values are ids a server made and a client may send back.
 ID_KEYS = frozenset({"id", "call_id", "tool_use_id", "item_id", "response_id", "file_id"})

@@ -15,9 +15,16 @@ from typing import TYPE_CHECKING, Any
 from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from pytest_seeded import naming
-from pytest_seeded.cleanup import FILE_EXTENSION, IGNORE_NAME
-from pytest_seeded.snapshot import Recording, dumps
+from pytest_seeded.storage.cleanup import WATCH_KEY
+from pytest_seeded.storage.naming import (
+    FILE_EXTENSION,
+    IGNORE_NAME,
+    owner_key,
+    owner_keys,
+    snapshot_folder,
+    stem,
+)
+from pytest_seeded.storage.snapshot import Recording, dumps
 
 if TYPE_CHECKING:
     from syrupy.location import PyTestLocation
@@ -28,10 +35,6 @@ if TYPE_CHECKING:
         SerializedData,
         SnapshotIndex,
     )
-
-# FILE_EXTENSION is "seeded.jsonc", not ".json": syrupy's JSONSnapshotExtension claims every
-# file ending in .json and deletes ours as unused under --snapshot-update. JSONC is a
-# superset of JSON, so editors still highlight it, and no syrupy extension claims it.
 
 
 class SeededSnapshotExtension(SingleFileSnapshotExtension):
@@ -63,8 +66,8 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
         folder, name = os.path.split(snapshot_location)
         if os.path.normpath(folder) != os.path.normpath(cls.dirname(test_location=test_location)):
             return False
-        stem = name.removesuffix(f".{FILE_EXTENSION}")
-        return naming.owner_key(stem) in naming.owner_keys(test_location.item)
+        file_stem = name.removesuffix(f".{FILE_EXTENSION}")
+        return owner_key(file_stem) in owner_keys(test_location.item)
 
     @classmethod
     def discovery_dirname(cls, *, test_location: PyTestLocation) -> str:
@@ -88,8 +91,6 @@ class SeededSnapshotExtension(SingleFileSnapshotExtension):
         # Files a collected test owns (under any seed) are not syrupy's to call unused: only
         # orphans are shown to it. Without the run's ownership (syrupy rebuilding a worker's
         # report), show none: a file that is not shown is never deleted.
-        from pytest_seeded.cleanup import WATCH_KEY
-
         config = getattr(test_location.item, "config", None)
         watch = config.stash.get(WATCH_KEY, None) if config is not None else None
         if watch is None or watch.user_ignores_ours:
@@ -259,15 +260,8 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=256)
-def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
-    """syrupy's folder for a test module's single-file snapshots: __snapshots__/<module>."""
-    path = Path(filepath)
-    return os.path.normpath(path.parent / snapshot_dirname / path.stem)
-
-
 @functools.lru_cache(maxsize=1024)
 def _snapshot_name(test_location: PyTestLocation, index: SnapshotIndex) -> str:
     if isinstance(index, str) and index.startswith("seed="):
-        return naming.stem(test_location.item, int(index[len("seed=") :]))
+        return stem(test_location.item, int(index[len("seed=") :]))
     return SingleFileSnapshotExtension.get_snapshot_name(test_location=test_location, index=index)

@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from pytest_seeded import naming
-
-# The snapshot files' extension; extension.py holds the extension, but the entry module needs
-# the name without importing syrupy's machinery.
-FILE_EXTENSION = "seeded.jsonc"
-SNAPSHOT_SUFFIX = f".{FILE_EXTENSION}"
-# What syrupy's --snapshot-ignore-file-extensions compares with: a name's last suffix.
-IGNORE_NAME = FILE_EXTENSION.rsplit(".", 1)[-1]
+from pytest_seeded.storage.naming import (
+    SNAPSHOT_SUFFIX,
+    base_name,
+    matrix_seed,
+    owner_key,
+    owner_keys,
+    snapshot_folder,
+)
 
 
 class Ownership:
@@ -37,8 +37,6 @@ class Ownership:
     def __init__(
         self, items: Iterable[pytest.Item], failed_modules: Iterable[str], snapshot_dirname: str
     ) -> None:
-        from pytest_seeded.extension import snapshot_folder
-
         self._keys: dict[str, set[str]] = {}
         # (folder, base name) -> the first test that has it, and (with a seed matrix's seed)
         # -> the first test of that seed, to find two tests on one file.
@@ -49,11 +47,11 @@ class Ownership:
             if not isinstance(item, pytest.Function):
                 continue
             folder = snapshot_folder(str(item.path), snapshot_dirname)
-            keys = naming.owner_keys(item)
+            keys = owner_keys(item)
             self._keys.setdefault(folder, set()).update(keys)
-            base = naming.base_name(item)
+            base = base_name(item)
             self._first.setdefault((folder, base), item.nodeid)
-            other = seen.setdefault((folder, base, naming.matrix_seed(item)), item.nodeid)
+            other = seen.setdefault((folder, base, matrix_seed(item)), item.nodeid)
             if other != item.nodeid:
                 self.collisions[item.nodeid] = other
                 self.collisions.setdefault(other, item.nodeid)
@@ -64,7 +62,7 @@ class Ownership:
     def current_owner(self, path: str) -> str | None:
         """The collected test whose name, under today's naming, is this file's."""
         folder, name = os.path.split(os.path.normpath(path))
-        return self._first.get((folder, naming.owner_key(name.removesuffix(SNAPSHOT_SUFFIX))))
+        return self._first.get((folder, owner_key(name.removesuffix(SNAPSHOT_SUFFIX))))
 
     def owns(self, path: str) -> bool:
         folder, name = os.path.split(os.path.normpath(path))
@@ -73,7 +71,7 @@ class Ownership:
         keys = self._keys.get(folder)
         if not keys:
             return False
-        return naming.owner_key(name.removesuffix(SNAPSHOT_SUFFIX)) in keys
+        return owner_key(name.removesuffix(SNAPSHOT_SUFFIX)) in keys
 
 
 class RunWatch:

@@ -4,11 +4,11 @@ boto3, tornado, httplib2), caught by vcrpy's patches and answered from the test'
 vcrpy patches each of those libraries at its connection class and asks a cassette what to do
 with each request. The cassette here holds nothing itself: it hands every request to the running
 test's calls (calls.py), so these requests are matched, recorded, replayed and refused exactly as
-the httpx seam's are, in the same file. vcrpy cannot change what is sent, so a request made this
+the httpx seams' are, in the same file. vcrpy cannot change what is sent, so a request made this
 way is never seeded (an LLM call through requests is recorded as it was sent), and it reads a
-streamed answer whole before handing it on; the httpx seams (transport.py) are used for httpx
-and httpx2, which is where LLM SDKs send their calls. Entering vcrpy's patches costs about
-0.6 ms a test, so a replayed test enters them only when its recording holds other HTTP.
+streamed answer whole before handing it on; the httpx seams are used for httpx and httpx2,
+which is where LLM SDKs send their calls. vcrpy's patch builder is not public API: vcrpy is
+bounded below its next major version in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -16,20 +16,24 @@ from __future__ import annotations
 import contextlib
 import http
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-from vcr.patch import CassettePatcherBuilder  # type: ignore[import-untyped]
 
-from pytest_seeded.calls import Prepared, TestCalls, body_response
-from pytest_seeded.snapshot import SSE_CONTENT_TYPE, RecordedResponse
-from pytest_seeded.transport import SENDING, body_bytes
+from pytest_seeded.capture.core import SENDING
+from pytest_seeded.capture.streams import StreamCapture, recorded_bytes
+from pytest_seeded.exchange import Prepared, body_response
+from pytest_seeded.storage.snapshot import SSE_CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from pytest_seeded.calls import TestCalls
 
 
 class LedgerCassette:
     """What vcrpy's stubs ask of a cassette, answered by one test's calls."""
 
-    # httpx and httpx2 go through the plugin's own seam (transport.py).
+    # httpx and httpx2 go through the plugin's own seam (httpx2_seam.py, httpx_seam.py).
     skip_patchers = ("httpx", "httpx2")
     custom_patches = ()
 
@@ -41,9 +45,9 @@ class LedgerCassette:
 
     @property
     def write_protected(self) -> bool:
-        # Asked only of a request can_play_response_for declined; in replay that is one to a
-        # passthrough host, which filter_request lets through.
-        return self._calls.mode == "replay"
+        # Asked only of a request can_play_response_for declined; when nothing is sent (replay)
+        # that is one to a passthrough host, which filter_request lets through.
+        return not self._calls.rules.sends
 
     def filter_request(self, request: Any) -> Any:
         if SENDING.get() or self._calls.passes_through(_modern(request)):
@@ -51,7 +55,7 @@ class LedgerCassette:
         return request
 
     def can_play_response_for(self, request: Any) -> bool:
-        if SENDING.get():  # sent by the httpx seam, which handles it (transport.py)
+        if SENDING.get():  # sent by the httpx seams' core, which handles it (core.py)
             return False
         modern = _modern(request)
         if self._calls.passes_through(modern):
@@ -62,7 +66,7 @@ class LedgerCassette:
         if isinstance(answer, httpx2.Response):  # a refusal (the test fails) or telemetry
             self._answer = _vcr_response(answer.status_code, "application/json", answer.read())
         else:
-            self._answer = _vcr_response(answer.status, answer.content_type, _bytes(answer))
+            self._answer = _vcr_response(answer.status, answer.content_type, recorded_bytes(answer))
         return True
 
     def play_response(self, request: Any) -> dict[str, Any]:
@@ -89,19 +93,41 @@ class LedgerCassette:
             body = zlib.decompressobj(47).decompress(body)
         slot = calls.reserve()
         if content_type == SSE_CONTENT_TYPE:
-            capture = calls.stream_capture(prepared, slot, status, [])
+            capture = StreamCapture(calls, prepared, slot, status, [])
             capture.take(body)
             capture.finish()
         else:
             calls.complete(prepared, slot, body_response(content_type, status, body), [])
 
 
-def patches(calls: TestCalls) -> contextlib.ExitStack:
-    """vcrpy's patches, entered, routed to this test's calls; closing the stack undoes them."""
-    stack = contextlib.ExitStack()
-    for patcher in CassettePatcherBuilder(LedgerCassette(calls)).build():
-        stack.enter_context(patcher)
-    return stack
+class _VcrClients:
+    """requests, urllib3, http.client, aiohttp, boto3, tornado, httplib2: vcrpy's patches."""
+
+    name = "requests, urllib3, urllib, aiohttp (through vcrpy)"
+
+    def applies(self, calls: TestCalls) -> bool:
+        # Entering vcrpy's patches costs about 0.6 ms a test: a run that sends enters them
+        # always; one that does not (replay) only when its recording holds other HTTP (without
+        # them the network guard still fails a test whose client went around).
+        recorded = calls.ledger.recorded
+        return calls.rules.sends or (
+            recorded is not None and any(call.is_http for call in recorded.calls)
+        )
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        from vcr.patch import CassettePatcherBuilder  # type: ignore[import-untyped]
+
+        stack = contextlib.ExitStack()
+        try:
+            for patcher in CassettePatcherBuilder(LedgerCassette(calls)).build():
+                stack.enter_context(patcher)
+        except BaseException:
+            stack.close()
+            raise
+        return stack.close
+
+
+ADAPTER = _VcrClients()
 
 
 def _modern(request: Any) -> httpx2.Request:
@@ -110,14 +136,6 @@ def _modern(request: Any) -> httpx2.Request:
         body = body.encode()
     headers = {str(k): str(v) for k, v in dict(request.headers).items()}
     return httpx2.Request(request.method, request.uri, headers=headers, content=body or b"")
-
-
-def _bytes(response: RecordedResponse) -> bytes:
-    if response.events is None:
-        return body_bytes(response)
-    from pytest_seeded.wire import encode_sse
-
-    return b"".join(encode_sse(response.events))
 
 
 def _vcr_response(status: int, content_type: str, body: bytes) -> dict[str, Any]:

@@ -7,19 +7,19 @@ self-pipe) do not. Hosts named in ``llm_passthrough_hosts`` are let through."""
 from __future__ import annotations
 
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from pytest_seeded.calls import TestCalls
+from pytest_seeded.errors import NetworkInReplayError
+
+if TYPE_CHECKING:
+    from pytest_seeded.calls import TestCalls
 
 _ORIGINAL_CONNECT = socket.socket.connect
 _ORIGINAL_CONNECT_EX = socket.socket.connect_ex
 _ORIGINAL_GETADDRINFO = socket.getaddrinfo
 _NETWORK_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 _guarded: TestCalls | None = None
-
-
-class NetworkInReplayError(ConnectionRefusedError):
-    """A connection a replayed test tried to open: refused, so the client gives up at once."""
 
 
 def _refuse(host: str, port: object) -> NetworkInReplayError:
@@ -79,15 +79,25 @@ def _numeric(host: Any) -> bool:
     return text == "localhost"
 
 
-def activate(calls: TestCalls) -> None:
-    global _guarded
-    _guarded = calls
-    socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = _getaddrinfo
+class _Guard:
+    name = "the network guard (sockets and name lookups)"
+
+    def applies(self, calls: TestCalls) -> bool:
+        return not calls.rules.sends
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        global _guarded
+        _guarded = calls
+        socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+        socket.getaddrinfo = _getaddrinfo
+        return _restore
 
 
-def deactivate() -> None:
+ADAPTER = _Guard()
+
+
+def _restore() -> None:
     global _guarded
     _guarded = None
     socket.socket.connect = _ORIGINAL_CONNECT  # type: ignore[method-assign]

@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_seeded.calls import TestCalls
 
 
 def set_aside() -> Callable[[], None]:
@@ -43,3 +47,16 @@ def set_aside() -> Callable[[], None]:
             step()
 
     return restore
+
+
+class _Caches:
+    name = "frameworks' answer caches (DSPy, litellm)"
+
+    def applies(self, calls: TestCalls) -> bool:
+        return True
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        return set_aside()
+
+
+ADAPTER = _Caches()
