@@ -126,14 +126,18 @@ class DriftRule:
     counted_as: Literal["drifted", "rerecorded"]
     # A FingerprintDriftWarning says what changed.
     warns: bool = False
+    # How the terminal summary counts the calls that drifted under it.
+    label: str = ""
 
 
 DRIFT_POLICIES: dict[str, DriftRule] = {
-    "skip": DriftRule("skip", "skipped", compares=False, records=False, counted_as="drifted"),
-    "xfail": DriftRule("xfail", "xfailed", compares=False, records=False, counted_as="drifted"),
-    "fail": DriftRule("fail", "failed", compares=False, records=False, counted_as="drifted"),
-    "warn": DriftRule("warn", None, compares=True, records=False, counted_as="drifted", warns=True),
-    "record": DriftRule("record", None, compares=False, records=True, counted_as="rerecorded"),
+    "skip": DriftRule(
+        "skip", "skipped", False, False, "drifted", label="skipped for fingerprint drift"
+    ),
+    "xfail": DriftRule("xfail", "xfailed", False, False, "drifted", label="xfail on drift"),
+    "fail": DriftRule("fail", "failed", False, False, "drifted", label="fail on drift"),
+    "warn": DriftRule("warn", None, True, False, "drifted", warns=True, label="warn on drift"),
+    "record": DriftRule("record", None, False, True, "rerecorded", label="record on drift"),
 }
 DRIFT_NAMES: tuple[str, ...] = tuple(DRIFT_POLICIES)
 DEFAULT_DRIFT = "skip"

@@ -4,6 +4,7 @@ pytest stash."""
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,7 +68,9 @@ class SeededSession:
         for what, old, new in counts.get("drifts", []):
             tests = self.drifts.setdefault((what, old, new), [])
             if nodeid not in tests:
-                tests.append(nodeid)
+                # Sorted: the reports read the same whatever order the tests ran in (xdist,
+                # pytest-randomly).
+                bisect.insort(tests, nodeid)
         self.determinism += counts.get("determinism", [])
         if counts.get("recorded_because"):
             self.recorded_because[nodeid] = list(counts["recorded_because"])

@@ -287,6 +287,7 @@ def _many_tests(count: int, start: int = 0) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "args"),
     [

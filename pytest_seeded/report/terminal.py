@@ -4,6 +4,7 @@ tokens."""
 from __future__ import annotations
 
 from pytest_seeded.determinism import suite_agreement
+from pytest_seeded.modes import DRIFT_POLICIES
 from pytest_seeded.report.labels import FILE_LABELS, LABELS
 from pytest_seeded.session import SeededSession
 
@@ -15,8 +16,9 @@ def summary_lines(session: SeededSession) -> list[str]:
         f"{session.totals[name]} {label}" for name, label in LABELS if session.totals[name]
     )
     drifted = session.totals["drifted"]
-    if drifted and settings.on_drift != "skip":
-        counts = counts.replace("skipped for fingerprint drift", f"{settings.on_drift} on drift")
+    if drifted:
+        label = DRIFT_POLICIES[settings.on_drift].label
+        counts = counts.replace("skipped for fingerprint drift", label)
     lines = [
         f"mode {settings.mode}, seed {seeds}; {session.tests} tests used the LLM fixtures",
         f"calls: {counts or 'none'}",
