@@ -15,10 +15,9 @@ import functools
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
 if TYPE_CHECKING:
     import pytest
@@ -34,6 +33,7 @@ SNAPSHOT_SUFFIX = f".{FILE_EXTENSION}"
 # What syrupy's --snapshot-ignore-file-extensions compares with: a name's last suffix.
 IGNORE_NAME = FILE_EXTENSION.rsplit(".", 1)[-1]
 
+_EXCLUDED = frozenset('\\/?*:|"<>')
 # A file name may have 255 bytes; the atomic write's temporary file adds ".<name>.<8>.tmp"
 # (14 bytes) and the extension ".seeded.jsonc" 13 more. 200 leaves room for both.
 MAX_STEM_BYTES = 200
@@ -87,9 +87,12 @@ def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
 
 
 def _clean(name: str) -> str:
-    # syrupy's own rule for file names: no path separators, wildcards or control characters.
-    # Private in syrupy: bounded below its next major version in pyproject.toml.
-    return SingleFileSnapshotExtension._sanitize_filename(name)
+    """syrupy's rule for file names: no path separators, wildcards or control characters.
+    Written out here rather than called: syrupy keeps it private and renamed it within 7.x
+    (``__clean_filename`` in 7.0.0, ``_sanitize_filename`` later)."""
+    return "".join(
+        c for c in name if c not in _EXCLUDED and not unicodedata.category(c).startswith("C")
+    )
 
 
 def _digest(text: str) -> str:

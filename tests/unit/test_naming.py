@@ -7,6 +7,7 @@ from typing import Any
 
 from pytest_seeded.storage.naming import (
     MAX_STEM_BYTES,
+    _clean,
     base_name,
     legacy_stems,
     owner_key,
@@ -55,3 +56,14 @@ def test_owner_keys_read_every_naming() -> None:
     assert owner_key(stem(it, 5)) in owner_keys(it)
     for legacy in legacy_stems(it, 5):
         assert owner_key(legacy) in owner_keys(it)
+
+
+def test_names_are_cleaned_by_syrupy_s_rule() -> None:
+    # syrupy keeps its rule private (and renamed it within 7.x): the plugin writes it out, and
+    # this holds the two together on whichever syrupy is installed.
+    from syrupy.extensions.single_file import SingleFileSnapshotExtension as Single
+
+    private = ("_sanitize_filename", "_SingleFileSnapshotExtension__clean_filename")
+    syrupy_rule = next(getattr(Single, name) for name in private if hasattr(Single, name))
+    for name in ["a/b\\c", 'q?*:|"<>', "tab\there", "nul\x00", "é ü 雨", "zero\u200bwidth"]:
+        assert _clean(name) == syrupy_rule(name)
