@@ -27,7 +27,7 @@ from pytest_seeded.apis.endpoints import (
 from pytest_seeded.apis.forms import stored_body
 from pytest_seeded.apis.ids import ServerIds
 from pytest_seeded.determinism import Sample
-from pytest_seeded.exchange import Prepared, prepare, stored_answer, whole_answer
+from pytest_seeded.exchange import Prepared, prepare, recordable, stored_answer, whole_answer
 from pytest_seeded.ledger import Ledger
 from pytest_seeded.live import agreement, answer_of_identity, judge, sample_of
 from pytest_seeded.messages import TestContext, unmatched
@@ -40,9 +40,6 @@ from pytest_seeded.storage.snapshot import (
     Recording,
 )
 from pytest_seeded.verdicts import Verdict, refusal_body
-
-# Error statuses never recorded: transient, or about the environment rather than the test.
-_NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
 
 
 class TestCalls:
@@ -145,17 +142,13 @@ class TestCalls:
     def reserve(self) -> int:
         return self.ledger.reserve()
 
-    def drop(self, slot: int) -> None:
-        """The attempt failed (a refused connection, a transient status): the client may retry."""
-        self.ledger.drop(slot)
+    def drop(self, slot: int, prepared: Prepared, why: str) -> None:
+        """The attempt failed (a refused connection, a transient status): the client may retry;
+        if none answers, the test's recording would lack it (testrun.py refuses to write it)."""
+        self.ledger.drop(slot, prepared.recorded, why)
 
     def keeps(self, prepared: Prepared, status: int) -> bool:
-        """Whether an answer with this status is part of the recording: an LLM API's final
-        answer to a bad request (400, 404, 422) is; a transient failure (408, 409, 425, 429,
-        5xx) or one of the environment (401, 403, 407) is not. The other HTTP's always are."""
-        if not prepared.is_llm or 200 <= status < 300:
-            return True
-        return 400 <= status < 500 and status not in _NOT_RECORDED
+        return recordable(prepared, status)
 
     # -- the answer comes back ------------------------------------------------------------
 
@@ -208,8 +201,8 @@ class TestCalls:
         same = answer_of_identity(endpoint, expected, call)
         # Ids this answer made stand for the recorded answer's in later requests.
         self.ids.learn((same or expected).response, call.response)
-        if self.rerecord:
-            return
+        # Every call is judged, whatever an earlier call's drift decided: a drift policy that
+        # records the new identity's answers does not excuse a changed one of a known identity.
         for judged in judge(self.test, endpoint, number, prepared.recorded, expected, same, call):
             self.stats.judged(number, endpoint.name, judged)
             if judged.warning is not None:

@@ -94,6 +94,20 @@ def prepare(
     return Prepared(request, recorded, endpoint, secrets)
 
 
+# Error statuses never recorded: transient, or about the environment rather than the test.
+_NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
+
+
+def recordable(prepared: Prepared, status: int) -> bool:
+    """Whether an answer with this status is part of the recording: an LLM API's final answer
+    to a bad request (400, 404, 422: a test of a fallback handles it) is; a transient failure
+    (408, 409, 425, 429, 5xx) or one of the environment (401, 403, 407: credentials) is not,
+    and its slot stays free for the client's retry. The other HTTP's answers always are."""
+    if not prepared.is_llm or 200 <= status < 300:
+        return True
+    return 400 <= status < 500 and status not in _NOT_RECORDED
+
+
 def stored_answer(
     prepared: Prepared, response: RecordedResponse, scrub: frozenset[str], hook: Any
 ) -> RecordedResponse:

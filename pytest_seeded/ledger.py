@@ -29,6 +29,9 @@ class Ledger:
         self._group: dict[int, int] = {}
         # Slots answered by the server (not from the snapshot, as record-new may).
         self.live_slots: set[int] = set()
+        # Requests whose attempt failed (a transient status, a refused connection) and that no
+        # later attempt answered: a recording without them would fail every replay.
+        self._unanswered: list[tuple[RecordedRequest, str]] = []
 
     # -- matching ---------------------------------------------------------------------------
 
@@ -87,10 +90,23 @@ class Ledger:
         self.new_calls[slot] = call
         if live:
             self.live_slots.add(slot)
+            # A retry answered what an earlier attempt could not.
+            found = next(
+                (n for n, (r, _) in enumerate(self._unanswered) if r == call.request), None
+            )
+            if found is not None:
+                del self._unanswered[found]
         self._pending.discard(slot)
 
-    def drop(self, slot: int) -> None:
+    def drop(self, slot: int, request: RecordedRequest | None = None, why: str = "") -> None:
+        """The attempt in this slot failed; the client may retry it (a new slot)."""
         self._pending.discard(slot)
+        if request is not None:
+            self._unanswered.append((request, why))
+
+    def unanswered(self) -> list[tuple[RecordedRequest, str]]:
+        """Requests that failed and were never answered by a retry, with why."""
+        return list(self._unanswered)
 
     @property
     def made(self) -> int:

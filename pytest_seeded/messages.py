@@ -137,3 +137,16 @@ def credentials_found(test: TestContext, found: list[tuple[str, str]]) -> str:
         "if it is not a credential, name the field in the llm_allow_secret_fields ini "
         f"option. The snapshot on disk ({test.snapshot_path}) is unchanged."
     )
+
+
+def not_recorded(test: TestContext, unanswered: list[tuple[RecordedRequest, str]]) -> str:
+    """A recording mode's test passed, but a request of it was never answered."""
+    where = "\n".join(f"  {r.method} {r.path}: {why}" for r, why in unanswered)
+    return (
+        f"pytest-seeded: {test.nodeid} was not recorded: {len(unanswered)} request"
+        f"{'s' * (len(unanswered) != 1)} got no answer to record, and the code under test went "
+        f"on without it (a fallback, or a retry that gave up):\n{where}\n"
+        "A recording without it would fail every replay, so the snapshot on disk "
+        f"({test.snapshot_path}) was kept as it was. Record again when the server answers: "
+        f"{test.rerecord_command}"
+    )

@@ -23,7 +23,13 @@ from pytest_seeded.capture.intercept import intercept
 from pytest_seeded.capture.streams import finish_open
 from pytest_seeded.errors import NoCallWarning, SnapshotAgeWarning, SnapshotFormatError
 from pytest_seeded.hints import rerecord_command
-from pytest_seeded.messages import TestContext, credentials_found, no_call, unused
+from pytest_seeded.messages import (
+    TestContext,
+    credentials_found,
+    no_call,
+    not_recorded,
+    unused,
+)
 from pytest_seeded.modes import ModeRules
 from pytest_seeded.session import CALLS_KEY, SESSION_KEY
 from pytest_seeded.settings import (
@@ -305,6 +311,13 @@ def _finish(
         warnings.warn(NoCallWarning(no_call(calls.test, rules.name, did)), stacklevel=1)
     stats = calls.stats
     if _writes_snapshot(calls):
+        unanswered = calls.ledger.unanswered()
+        if unanswered:
+            # The code under test went on without an answer (a fallback, a retry that gave up):
+            # a recording without that call would fail every replay, and would replace one
+            # that held it.
+            calls.decide("failed", not_recorded(calls.test, unanswered))
+            return
         new_calls = calls.ledger.finished_calls()
         if not new_calls:
             stats.recorded_because.clear()  # nothing to record: the file stays as it is

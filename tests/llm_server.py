@@ -96,6 +96,10 @@ class ServerState:
     accept_all: bool = False
     # Noise added to each embedding value: what a backend's float rounding looks like.
     embedding_noise: float = 0.0
+    # Per model, for chat and legacy completions: another fingerprint, another salt (one model
+    # of a test changed its backend, another its answers).
+    fingerprint_by_model: dict[str, str] = field(default_factory=dict)
+    salt_by_model: dict[str, str] = field(default_factory=dict)
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -242,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
                            "type": "invalid_request_error", "code": "content_filter"}},
             )  # fmt: skip
             return
-        text = generate_text(seed, model, prompt, state.salt)
+        text = generate_text(seed, model, prompt, state.salt_by_model.get(model, state.salt))
         with state.lock:
             state.completions += 1
             count = state.completions
@@ -441,7 +445,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _complete(
         self, kind: str, ident: str, model: str, prompt: str, text: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        fp = self.server.state.fingerprint
+        state = self.server.state
+        fp = state.fingerprint_by_model.get(
+            model.removesuffix(state.model_version), state.fingerprint
+        )
         if kind == "text":
             return {
                 "id": f"cmpl-{ident}",

@@ -83,8 +83,8 @@ class Outgoing:
         token = SENDING.set(True)
         try:
             yield
-        except BaseException:
-            self.calls.drop(self.slot)
+        except BaseException as exc:
+            self.calls.drop(self.slot, self.prepared, f"{type(exc).__name__}: {exc}")
             raise
         finally:
             SENDING.reset(token)
@@ -102,7 +102,7 @@ class Outgoing:
         """Whether the answer is part of the recording; a transient failure frees the slot."""
         if self.calls.keeps(self.prepared, response.status_code):
             return True
-        self.calls.drop(self.slot)
+        self.calls.drop(self.slot, self.prepared, f"HTTP {response.status_code}")
         return False
 
     def is_stream(self, response: httpx2.Response) -> bool:

@@ -82,6 +82,7 @@ class LedgerCassette:
         prepared: Prepared = calls.prepare(_modern(request), seed=False)
         status = int(response["status"]["code"])
         if not calls.keeps(prepared, status):
+            calls.drop(calls.reserve(), prepared, f"HTTP {status}")
             return
         headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
         content_type = _first(headers.get("content-type")).split(";")[0].strip().lower()

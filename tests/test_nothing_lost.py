@@ -1,0 +1,112 @@
+"""Nothing recorded is lost: no flag, skip, outage or drift policy deletes a snapshot a test still
+owns, or rewrites it with less than it held (../shared/redteam 10, 12, 13)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Project
+
+TWO_MODELS = """
+def test_two_models(seeded_llm):
+    for model in ("m1", "m2"):
+        seeded_llm.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": f"question for {model}"}]
+        )
+"""
+
+
+def outputs(project: Project) -> list[str]:
+    (text,) = project.snapshots().values()
+    return [call["output"] for call in json.loads(text)["calls"]]
+
+
+@pytest.mark.parametrize("how", ["option", "hook"])
+def test_drift_record_still_compares_every_other_call(project: Project, how: str) -> None:
+    # redteam 13: once one call drifted under --llm-on-drift=record, the later calls were no
+    # longer compared, and a changed answer under an unchanged identity replaced the recording.
+    project.pytester.makepyfile(test_it=TWO_MODELS)
+    args = ["--llm-mode=live"]
+    if how == "option":
+        args.append("--llm-on-drift=record")
+    else:
+        project.pytester.makeconftest(
+            """
+import pytest
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_seeded_fingerprint_changed(old, new, item, what):
+    return "record"
+"""
+        )
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    before = outputs(project)
+    state = project.server.state
+    state.fingerprint_by_model = {"m1": "fp_new_backend"}
+    state.salt_by_model = {"m2": "another answer"}
+    result = project.run(*args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*live output of call #2 differs from the snapshot*"])
+    assert outputs(project) == before  # a test that failed writes nothing
+
+    # Only the drifted call: its new identity's answer is recorded beside the old one.
+    state.salt_by_model = {}
+    project.run(*args).assert_outcomes(passed=1)
+    (text,) = project.snapshots().values()
+    first = json.loads(text)["calls"][0]
+    assert first["fingerprint"] == "fp_new_backend"
+    assert [e["fingerprint"] for e in first["earlier"]] == ["fp_loopback_1"]
+
+
+FALLBACK = """
+import httpx
+import openai
+
+def summarise(client, text):
+    # An app with a graceful fallback, as many have.
+    try:
+        r = client.with_options(max_retries=0).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": text}]
+        )
+        return r.choices[0].message.content
+    except openai.APIError:
+        return "(summary unavailable)"
+
+def weather():
+    try:
+        return httpx.get(WEATHER, timeout=2).json()
+    except httpx.HTTPError:
+        return {"celsius": None}
+
+def test_summary(seeded_llm):
+    assert summarise(seeded_llm, f"summarise {weather()}")
+"""
+
+
+@pytest.mark.parametrize("outage", ["provider answers 500", "tool service refuses"])
+def test_a_rerecord_during_an_outage_keeps_the_snapshot(project: Project, outage: str) -> None:
+    # redteam 12: the code under test handled the failure, the test passed, and the snapshot
+    # was rewritten without the call: every replay failed from then on.
+    weather = f"{project.server.url.removesuffix('/v1')}/tool/weather?city=oslo"
+    project.pytester.makepyfile(test_it=FALLBACK.replace("WEATHER", repr(weather)))
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    before = project.snapshots()
+    assert len(json.loads(next(iter(before.values())))["calls"]) == 2
+    if outage == "provider answers 500":
+        project.server.state.fail_with = [500]
+        said = "POST /v1/chat/completions: HTTP 500"
+    else:
+        dead = "http://127.0.0.1:9/tool/weather?city=oslo"  # the discard port: nothing listens
+        project.pytester.makepyfile(test_it=FALLBACK.replace("WEATHER", repr(dead)))
+        said = "GET http://127.0.0.1:9/tool/weather?city=oslo: ConnectError"
+    result = project.run("--llm-mode=record")
+    # Known only at teardown, when the test has passed: its teardown fails.
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*was not recorded: 1 request got no answer*", f"*{said}*", "*was kept as it was*"]
+    )
+    assert project.snapshots() == before
+    if outage == "provider answers 500":
+        project.offline()
+        project.run().assert_outcomes(passed=1)  # the kept recording still replays
