@@ -18,6 +18,7 @@ from pytest_seeded.storage.scrub import (
     public_path,
     public_url,
     scrub_fields,
+    scrub_stream,
     scrub_values,
     sent_secrets,
 )
@@ -90,7 +91,7 @@ def prepare(
     recorded = RecordedRequest(
         str(stored["method"]), str(stored["path"]), stored["body"], is_http=endpoint is None
     )
-    secrets = sent_secrets(request) if sends else frozenset()
+    secrets = sent_secrets(request, body) if sends else frozenset()
     return Prepared(request, recorded, endpoint, secrets)
 
 
@@ -114,9 +115,10 @@ def stored_answer(
     """An answer as it is stored: the scrubbed fields and every credential the request carried
     (a server or gateway may echo them) taken out, then the scrub hook."""
     stored = response.to_json()
-    for key in ("body", "events"):
-        if key in stored:
-            stored[key] = scrub_values(scrub_fields(stored[key], scrub), prepared.secrets)
+    if "body" in stored:
+        stored["body"] = scrub_values(scrub_fields(stored["body"], scrub), prepared.secrets)
+    if "events" in stored:
+        stored["events"] = scrub_stream(scrub_fields(stored["events"], scrub), prepared.secrets)
     hook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
     return RecordedResponse(
         int(stored["status"]),

@@ -85,6 +85,8 @@ class ServerState:
     encoding: str = ""
     # Line endings of SSE streams: "\n", "\r\n" or "\r".
     sse_newline: str = "\n"
+    # Stream deltas of this many characters, not a word each (a word then spans events).
+    piece_chars: int = 0
     # Stream one content delta of this many bytes, written in 64 KiB pieces (a huge event).
     huge_event_bytes: int = 0
     # Appended to the model a chat, completion or embedding answer names: a new model version
@@ -155,7 +157,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _echo(self, raw: bytes | None) -> None:
+        """A debugging endpoint (or a careless gateway): answers with the request as received,
+        credentials and all."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        echoed = {k: headers[k] for k in ("authorization", "x-api-key") if k in headers}
+        body = None if raw is None else raw.decode("utf-8", "replace")
+        self._send_json(200, {"url": self.path, "headers": echoed, "body": body})
+
     def do_GET(self) -> None:
+        if self.path.startswith("/echo"):
+            self._echo(None)
+            return
+        if self.path.startswith("/oauth/token"):
+            # An OAuth token endpoint's answer (Google's shape: not sk-... or JWT shaped).
+            self._send_json(
+                200,
+                {"access_token": "ya29.a0AfH6SMBxFAKEACCESS", "refresh_token": "1//0gFAKEREFRESHtoken",
+                 "expires_in": 3599, "token_type": "Bearer"},
+            )  # fmt: skip
+            return
         if self.path.startswith("/tool/weather"):
             # The test's other HTTP: a tool an agent calls. Its answer follows the salt, so a
             # test can tell a replayed answer from a fresh one.
@@ -176,6 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         length = int(self.headers.get("content-length", "0"))
         raw = self.rfile.read(length)
+        if self.path.startswith("/echo"):
+            self._echo(raw)
+            return
         if self.path.split("?")[0].rstrip("/").endswith("/files"):
             # An upload (multipart): answered with the file object, its size the body's.
             with state.lock:
@@ -510,6 +534,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("content-encoding", state.encoding)
         self.end_headers()
         pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+        if state.piece_chars:
+            pieces = [
+                text[i : i + state.piece_chars] for i in range(0, len(text), state.piece_chars)
+            ]
         if state.huge_event_bytes:
             pieces = ["x" * state.huge_event_bytes]
         chunks: list[dict[str, Any]] = []

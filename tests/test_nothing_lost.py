@@ -110,3 +110,45 @@ def test_a_rerecord_during_an_outage_keeps_the_snapshot(project: Project, outage
     if outage == "provider answers 500":
         project.offline()
         project.run().assert_outcomes(passed=1)  # the kept recording still replays
+
+
+def test_snapshot_update_keeps_the_files_of_tests_it_could_not_collect(project: Project) -> None:
+    # redteam 10: a module that skips itself at collection (importorskip, a module-level skip)
+    # or defines a test only on some machines made --snapshot-update delete their recordings.
+    call = 'seeded_llm.chat.completions.create(model="m", messages=[{{"role": "user", "content": "{}"}}])'
+    project.pytester.makepyfile(
+        test_main=f"def test_main(seeded_llm):\n    {call.format('a')}\n",
+        test_optional=(
+            "import pytest\npytest.importorskip('optional_dep')\n\n"
+            f"def test_optional(seeded_llm):\n    {call.format('b')}\n"
+        ),
+        test_gpu=(
+            "import os, pytest\nif not os.environ.get('HAVE_GPU'):\n"
+            "    pytest.skip('needs a GPU', allow_module_level=True)\n\n"
+            f"def test_gpu(seeded_llm):\n    {call.format('c')}\n"
+        ),
+        test_platform=(
+            "import os\n\ndef test_everywhere(seeded_llm):\n"
+            f"    {call.format('d')}\n\n"
+            "if os.environ.get('HAVE_GPU'):\n"
+            f"    def test_on_gpu(seeded_llm):\n        {call.format('e')}\n"
+        ),
+        test_renamed=f"def test_old_name(seeded_llm):\n    {call.format('f')}\n",
+    )
+    project.pytester.makepyfile(optional_dep="")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HAVE_GPU", "1")
+        project.run("--llm-mode=record").assert_outcomes(passed=6)
+    recorded = set(project.snapshots())
+    assert len(recorded) == 6
+    (project.pytester.path / "optional_dep.py").unlink()
+    # The one test that is really gone: renamed.
+    project.pytester.makepyfile(
+        test_renamed=f"def test_new_name(seeded_llm):\n    {call.format('f')}\n"
+    )
+    result = project.run("--snapshot-update")
+    result.assert_outcomes(passed=3, skipped=2)
+    gone = "__snapshots__/test_renamed/test_old_name[seed=42].seeded.jsonc"
+    assert set(project.snapshots()) == (recorded - {gone}) | {
+        "__snapshots__/test_renamed/test_new_name[seed=42].seeded.jsonc"
+    }

@@ -15,7 +15,9 @@ So the plugin decides two things syrupy cannot:
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,9 +37,11 @@ class Ownership:
     """Which snapshot folders and names the collected tests own."""
 
     def __init__(
-        self, items: Iterable[pytest.Item], failed_modules: Iterable[str], snapshot_dirname: str
+        self, items: Iterable[pytest.Item], unknown_modules: Iterable[str], snapshot_dirname: str
     ) -> None:
         self._keys: dict[str, set[str]] = {}
+        # The test functions collected in each folder, whatever their parameters.
+        self._functions: dict[str, set[str]] = {}
         # (folder, base name) -> the first test that has it, and (with a seed matrix's seed)
         # -> the first test of that seed, to find two tests on one file.
         self._first: dict[tuple[str, str], str] = {}
@@ -49,15 +53,17 @@ class Ownership:
             folder = snapshot_folder(str(item.path), snapshot_dirname)
             keys = owner_keys(item)
             self._keys.setdefault(folder, set()).update(keys)
+            self._functions.setdefault(folder, set()).update(map(_function_of, keys))
             base = base_name(item)
             self._first.setdefault((folder, base), item.nodeid)
             other = seen.setdefault((folder, base, matrix_seed(item)), item.nodeid)
             if other != item.nodeid:
                 self.collisions[item.nodeid] = other
                 self.collisions.setdefault(other, item.nodeid)
-        # A module that failed to collect still owns every file in its folder: its tests
+        # A module that failed to collect, or skipped itself at collection (importorskip,
+        # pytest.skip(allow_module_level=True)), still owns every file in its folder: its tests
         # are unknown, not gone.
-        self._whole = {snapshot_folder(path, snapshot_dirname) for path in failed_modules}
+        self._whole = {snapshot_folder(path, snapshot_dirname) for path in unknown_modules}
 
     def current_owner(self, path: str) -> str | None:
         """The collected test whose name, under today's naming, is this file's."""
@@ -68,10 +74,39 @@ class Ownership:
         folder, name = os.path.split(os.path.normpath(path))
         if folder in self._whole:
             return True
-        keys = self._keys.get(folder)
-        if not keys:
+        key = owner_key(name.removesuffix(SNAPSHOT_SUFFIX))
+        if key in self._keys.get(folder, ()):
+            return True
+        # A test this run did not collect is not gone while its module still defines it (a
+        # definition under an if, a platform's test); one whose function was collected under
+        # other parameters is.
+        function = _function_of(key)
+        if function in self._functions.get(folder, ()):
             return False
-        return owner_key(name.removesuffix(SNAPSHOT_SUFFIX)) in keys
+        return function in _defined_in(_module_of(folder))
+
+
+def _function_of(key: str) -> str:
+    """The test function an owner key names: TestA.test_b[params] -> test_b."""
+    return key.split("[", 1)[0].rsplit(".", 1)[-1]
+
+
+def _module_of(folder: str) -> str:
+    """The test module of a snapshot folder: tests/__snapshots__/test_x -> tests/test_x.py."""
+    return os.path.join(os.path.dirname(os.path.dirname(folder)), os.path.basename(folder) + ".py")
+
+
+_DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=256)
+def _defined_in(module: str) -> frozenset[str]:
+    """The names of the functions a module's source defines; none if it is gone."""
+    try:
+        with open(module, encoding="utf-8", errors="replace") as handle:
+            return frozenset(_DEFINITION.findall(handle.read()))
+    except OSError:
+        return frozenset()
 
 
 class RunWatch:
@@ -82,7 +117,7 @@ class RunWatch:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.items: list[pytest.Item] = []
-        self.failed_modules: list[str] = []
+        self.unknown_modules: list[str] = []
         self.problems: list[str] = []
         self.deselected = 0
         self.expected: int | None = None
@@ -102,9 +137,10 @@ class RunWatch:
         self.deselected += len(items)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
+        if report.failed or (report.skipped and report.nodeid):
             path = report.nodeid.split("::", 1)[0]
-            self.failed_modules.append(os.path.join(self.config.rootpath, path))
+            self.unknown_modules.append(os.path.join(self.config.rootpath, path))
+        if report.failed:
             self.problems.append(f"collecting {report.nodeid or 'the tests'} failed")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -129,7 +165,7 @@ class RunWatch:
             from syrupy.extensions.base import SnapshotCollectionStorage
 
             self._ownership = Ownership(
-                self.items, self.failed_modules, str(SnapshotCollectionStorage.snapshot_dirname)
+                self.items, self.unknown_modules, str(SnapshotCollectionStorage.snapshot_dirname)
             )
         return self._ownership
 

@@ -88,8 +88,8 @@ def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
 
 def _clean(name: str) -> str:
     """syrupy's rule for file names: no path separators, wildcards or control characters.
-    Written out here rather than called: syrupy keeps it private and renamed it within 7.x
-    (``__clean_filename`` in 7.0.0, ``_sanitize_filename`` later)."""
+    Written out here rather than called: syrupy keeps it private (``__clean_filename`` in
+    7.0.0, ``_sanitize_filename`` since)."""
     return "".join(
         c for c in name if c not in _EXCLUDED and not unicodedata.category(c).startswith("C")
     )
