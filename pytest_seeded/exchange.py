@@ -160,7 +160,7 @@ def body_bytes(response: RecordedResponse) -> bytes:
     """The bytes a stored whole answer replays as (the inverse of body_response)."""
     body = response.body
     if isinstance(body, str):
-        return body.encode()
+        return body.encode("utf-8", "backslashreplace")
     if (
         isinstance(body, dict)
         and list(body) == ["base64"]
@@ -168,4 +168,5 @@ def body_bytes(response: RecordedResponse) -> bytes:
         and isinstance(body["base64"], str)
     ):
         return base64.b64decode(body["base64"])
-    return json.dumps(body, ensure_ascii=False).encode()
+    # A lone surrogate (valid JSON) goes back as the JSON escape the server sent.
+    return json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_seeded.apis.endpoints import Endpoint, choices_of, identity_of, output_of
+from pytest_seeded.apis.endpoints import (
+    Endpoint,
+    choices_of,
+    identity_of,
+    output_of,
+    vectors_of,
+)
 from pytest_seeded.compare import Comparison, compare, compare_vectors, unified_diff
 from pytest_seeded.determinism import Sample, measure
 from pytest_seeded.errors import FingerprintDriftWarning
@@ -132,9 +138,12 @@ def _compared(
     min_cosine = settings.run.min_cosine
     if decided is not None:
         verdict = Comparison(bool(decided))
-    elif endpoint.vectors is not None and live.response.status == 200:
-        vectors = endpoint.vectors
-        verdict = compare_vectors(vectors(expected.response), vectors(live.response), min_cosine)
+    elif (
+        live.response.status == 200
+        and (left := vectors_of(endpoint, expected.response)) is not None
+        and (right := vectors_of(endpoint, live.response)) is not None
+    ):
+        verdict = compare_vectors(left, right, min_cosine)
         how = f"cosine similarity, llm_min_cosine {min_cosine:g}"
     else:
         verdict = compare(
@@ -241,7 +250,7 @@ def _drift(
 def sample_of(endpoint: Endpoint, response: RecordedResponse) -> Sample:
     """One answer as --llm-repeat measures it: what served it, what it says, its vectors."""
     fingerprint, model = identity_of(endpoint, response)
-    vectors = endpoint.vectors(response) if endpoint.vectors is not None else None
+    vectors = vectors_of(endpoint, response)
     return Sample(fingerprint or model, output_of(endpoint, response), vectors)
 
 

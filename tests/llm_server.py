@@ -85,6 +85,8 @@ class ServerState:
     encoding: str = ""
     # Line endings of SSE streams: "\n", "\r\n" or "\r".
     sse_newline: str = "\n"
+    # Answer chat completions with exactly this JSON (an odd answer a server or gateway sends).
+    raw_answer: Any = None
     # Stream deltas of this many characters, not a word each (a word then spans events).
     piece_chars: int = 0
     # Stream one content delta of this many bytes, written in 64 KiB pieces (a huge event).
@@ -259,6 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(random.random() * state.jitter)
         if state.invalid_json:
             self._send_json(200, b'{"id": "chatcmpl-broken", "choices": [')
+            return
+        if state.raw_answer is not None:
+            self._send_json(200, state.raw_answer)
             return
         seed = body.get("seed")
         model = str(body.get("model", "loopback"))

@@ -208,20 +208,53 @@ def output_of(endpoint: Endpoint, response: RecordedResponse) -> str:
 
 
 def choices_of(endpoint: Endpoint, response: RecordedResponse) -> dict[int, Choice]:
+    """What an answer says, by its API's reader. Readers are total: an answer of a shape the
+    reader does not expect (a server's bug, a gateway's own fields) is read whole, like any
+    answer without a reader, with a line saying what could not be read; it never raises
+    inside a call."""
     if not 200 <= response.status < 300:
         return readers.generic_choices(response)
-    return endpoint.reader(response)
+    try:
+        return endpoint.reader(response)
+    except Exception as exc:
+        choices = readers.generic_choices(response)
+        note = f"[pytest-seeded: not readable as {endpoint.name} ({type(exc).__name__}: {exc})]"
+        first = choices.get(0, Choice())
+        choices[0] = Choice(f"{note}\n{first.content}".rstrip("\n"), first.tool_calls)
+        return choices
 
 
 def identity_of(endpoint: Endpoint, response: RecordedResponse) -> tuple[str | None, str | None]:
-    """(fingerprint, model) of an answer: what served it. An error answer has neither."""
+    """(fingerprint, model) of an answer: what served it. An error answer has neither, and
+    neither has an answer whose fields are not of the shape its API gives them."""
     if not 200 <= response.status < 300:
         return None, None
-    return endpoint.fingerprint(response), endpoint.model(response)
+    return _safely(endpoint.fingerprint, response), _safely(endpoint.model, response)
+
+
+def vectors_of(endpoint: Endpoint, response: RecordedResponse) -> dict[int, list[float]] | None:
+    """An embeddings answer's vectors; None for another API, or vectors it cannot read."""
+    if endpoint.vectors is None:
+        return None
+    try:
+        return endpoint.vectors(response)
+    except Exception:
+        return None
+
+
+def _safely(read: Identity, response: RecordedResponse) -> str | None:
+    try:
+        found = read(response)
+    except Exception:
+        return None
+    return found if isinstance(found, str) else None
 
 
 def add_tokens(into: dict[str, int], endpoint: Endpoint, response: RecordedResponse) -> None:
-    tokens = readers.tokens_used(response)
-    if tokens is not None:
-        model = endpoint.model(response) or "unknown"
+    try:
+        tokens = readers.tokens_used(response)
+    except Exception:
+        tokens = None
+    if isinstance(tokens, int) and not isinstance(tokens, bool):
+        model = _safely(endpoint.model, response) or "unknown"
         into[model] = into.get(model, 0) + tokens

@@ -88,7 +88,7 @@ def encode_sse(events: list[dict[str, Any]]) -> Iterator[bytes]:
         head = f"event: {event['event']}\n" if "event" in event else ""
         # SSE's three line endings: a CR left inside a data line would end it on replay.
         lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
-        yield f"{head}{lines}\n".encode()
+        yield f"{head}{lines}\n".encode("utf-8", "backslashreplace")
 
 
 def stream_fingerprint(events: list[dict[str, Any]]) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_seeded.determinism import suite_agreement
-from pytest_seeded.report.labels import LABELS
+from pytest_seeded.report.labels import count_labels, plain
 from pytest_seeded.session import SeededSession
 
 
@@ -21,7 +21,9 @@ def markdown_summary(session: SeededSession) -> str:
         "|---|---:|",
     ]
     lines += [
-        f"| {label} | {session.totals[name]} |" for name, label in LABELS if session.totals[name]
+        f"| {label} | {session.totals[name]} |"
+        for name, label in count_labels(settings.on_drift)
+        if session.totals[name]
     ]
     if session.compared:
         per_api = ", ".join(f"`{api}` {n}" for api, n in sorted(session.compared.items()))
@@ -29,7 +31,7 @@ def markdown_summary(session: SeededSession) -> str:
     if session.drifts:
         lines += ["", "| what changed | recorded | live | tests |", "|---|---|---|---:|"]
         lines += [
-            f"| {what} | `{old}` | `{new}` | {len(tests)} |"
+            f"| {_md(what)} | {_code(old)} | {_code(new)} | {len(tests)} |"
             for (what, old, new), tests in session.drifts.items()
         ]
     rate, responses = suite_agreement(session.determinism)
@@ -51,7 +53,8 @@ def markdown_summary(session: SeededSession) -> str:
     if failing:
         lines += ["", "### Failing calls", ""]
         lines += [
-            f"- `{nodeid}` call #{call.get('call')} ({call.get('api')}): {call.get('verdict')}"
+            f"- {_code(nodeid)} call #{call.get('call')} ({_md(str(call.get('api')))}): "
+            f"{_md(str(call.get('verdict')))}"
             + (f" — {_md(str(call['why']))}" if call.get("why") else "")
             for nodeid, call in failing[:50]
         ]
@@ -61,5 +64,14 @@ def markdown_summary(session: SeededSession) -> str:
 
 
 def _md(text: str) -> str:
-    """Plain text safe inside one Markdown list item."""
-    return text.replace("|", "\\|").replace("`", "'").replace("<", "&lt;")
+    """Plain text safe inside one Markdown table cell or list item: one line, no markup."""
+    text = plain(text)
+    for char in "\\`*_[]<>!|#":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _code(value: object) -> str:
+    """A value from the run as inline code in a table cell: one line, no backtick to end it."""
+    text = plain(value).replace("`", "'").replace("|", "\\|")
+    return f"`{text}`"

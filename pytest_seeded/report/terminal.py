@@ -4,8 +4,7 @@ tokens."""
 from __future__ import annotations
 
 from pytest_seeded.determinism import suite_agreement
-from pytest_seeded.modes import DRIFT_POLICIES
-from pytest_seeded.report.labels import FILE_LABELS, LABELS
+from pytest_seeded.report.labels import FILE_LABELS, count_labels, plain
 from pytest_seeded.session import SeededSession
 
 
@@ -13,12 +12,10 @@ def summary_lines(session: SeededSession) -> list[str]:
     settings = session.settings
     seeds = ",".join(str(s) for s in settings.seeds)
     counts = ", ".join(
-        f"{session.totals[name]} {label}" for name, label in LABELS if session.totals[name]
+        f"{session.totals[name]} {label}"
+        for name, label in count_labels(settings.on_drift)
+        if session.totals[name]
     )
-    drifted = session.totals["drifted"]
-    if drifted:
-        label = DRIFT_POLICIES[settings.on_drift].label
-        counts = counts.replace("skipped for fingerprint drift", label)
     lines = [
         f"mode {settings.mode}, seed {seeds}; {session.tests} tests used the LLM fixtures",
         f"calls: {counts or 'none'}",
@@ -28,7 +25,7 @@ def summary_lines(session: SeededSession) -> list[str]:
         lines.append(f"compared live, by API: {per_api}")
     lines += _file_lines(session)
     for (what, old, new), tests in session.drifts.items():
-        lines.append(f"{what} changed {old!r} -> {new!r} in {len(tests)} test(s):")
+        lines.append(f"{plain(what)} changed {old!r} -> {new!r} in {len(tests)} test(s):")
         lines += [f"  {nodeid}" for nodeid in tests]
     if session.drifts:
         lines.append("re-record the affected tests with --llm-mode=record")
@@ -89,6 +86,6 @@ def _token_lines(session: SeededSession) -> list[str]:
         ("saved by replay", session.tokens_saved),
     ):
         if counter:
-            per_model = ", ".join(f"{model} {n:,}" for model, n in sorted(counter.items()))
+            per_model = ", ".join(f"{plain(model)} {n:,}" for model, n in sorted(counter.items()))
             lines.append(f"tokens {label}: {sum(counter.values()):,} ({per_model})")
     return lines

@@ -35,11 +35,16 @@ def write_reports(session: SeededSession, config: pytest.Config) -> None:
             write_atomically(Path(config.invocation_params.dir, value), render().rstrip() + "\n")
         except OSError as exc:  # the folder went away, or filled up, during the run
             errors.append(f"could not write {option}={value}: {exc.strerror or exc}")
+        except Exception as exc:  # a report is never worth the run's summary
+            errors.append(f"could not write {option}={value}: {type(exc).__name__}: {exc}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary and session.tests:
         try:
-            with open(summary, "a", encoding="utf-8") as f:
-                f.write(markdown_summary(session))
-        except OSError as exc:
-            errors.append(f"could not append to GITHUB_STEP_SUMMARY ({summary}): {exc}")
+            text = markdown_summary(session)
+            with open(summary, "a", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(text)
+        except Exception as exc:
+            errors.append(
+                f"could not append to GITHUB_STEP_SUMMARY ({summary}): {type(exc).__name__}: {exc}"
+            )
     session.report_error = "; ".join(errors) or None

@@ -16,6 +16,8 @@ whose calls are all unchanged keeps its file, provenance included, byte for byte
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections import Counter
@@ -26,8 +28,7 @@ from typing import Any
 from pytest_seeded.errors import SnapshotFormatError
 
 SCHEMA_VERSION = 1
-# A JSON escape of a UTF-16 surrogate: only then can a loaded string hold a lone one.
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LINE_END = re.compile(r"[\r\n]")
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
 
@@ -239,7 +240,17 @@ def dumps(recording: Recording) -> str:
             lines.append(_dump_call(call.to_json(), indent=4) + comma)
         lines.append("  ]")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return utf8_safe("\n".join(lines) + "\n")
+
+
+def utf8_safe(text: str) -> str:
+    """JSON text with each lone UTF-16 surrogate (valid JSON, as a gateway that splits an emoji
+    sends it, but not valid UTF-8) written as its JSON escape, as the server wrote it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _dump_call(call: dict[str, Any], indent: int) -> str:
@@ -285,15 +296,6 @@ def loads(text: str, path: str) -> Recording:
         raise SnapshotFormatError(path, "JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise SnapshotFormatError(path, f"not valid JSON ({exc})") from None
-    if _ESCAPED_SURROGATE.search(text):
-        try:
-            json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise SnapshotFormatError(
-                path,
-                f"holds a lone surrogate ({exc.object[exc.start]!a}): not valid Unicode, so it "
-                "cannot be replayed as UTF-8",
-            ) from None
     if not isinstance(doc, dict):
         raise SnapshotFormatError(path, f"expected a JSON object, got {_kind(doc)}")
     version = doc.get("schema_version")
@@ -386,13 +388,40 @@ def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> R
                 raise SnapshotFormatError(
                     path, f"{where}.response.events[{n}]: expected an object with 'data'"
                 )
+            name = event.get("event")
+            if "event" in event and (not isinstance(name, str) or _LINE_END.search(name)):
+                raise SnapshotFormatError(
+                    path,
+                    f"{where}.response.events[{n}].event: {name!r} cannot be replayed as an "
+                    "event name (a string on one line)",
+                )
         response = RecordedResponse(status, content_type, events=events)
     elif "body" in resp:
-        response = RecordedResponse(status, content_type, body=resp["body"])
+        body = resp["body"]
+        if _is_base64_body(body, content_type):
+            try:
+                base64.b64decode(body["base64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise SnapshotFormatError(
+                    path,
+                    f"{where}.response.body.base64: not valid base64, so the bytes it stands "
+                    "for cannot be replayed",
+                ) from None
+        response = RecordedResponse(status, content_type, body=body)
     else:
         raise SnapshotFormatError(path, f"{where}.response: needs 'body' or 'events'")
     output = "" if request.is_http else _need(raw, "output", str, path, where)
     return RecordedCall(request, response, identity["fingerprint"], output, identity["model"])
+
+
+def _is_base64_body(body: Any, content_type: str) -> bool:
+    """A body stored as base64: bytes that were not UTF-8 text (exchange.body_response)."""
+    return (
+        isinstance(body, dict)
+        and list(body) == ["base64"]
+        and isinstance(body["base64"], str)
+        and "json" not in content_type
+    )
 
 
 def _need(obj: dict[str, Any], key: str, kind: type, path: str, where: str) -> Any:
