@@ -76,10 +76,13 @@ class LedgerCassette:
 
     def append(self, request: Any, response: dict[str, Any]) -> None:
         """A request went out and its whole answer came back: keep it like any other."""
-        if SENDING.get():
-            return
         calls = self._calls
-        prepared: Prepared = calls.prepare(_modern(request), seed=False)
+        modern = _modern(request)
+        # Sent by the httpx seams' core (which keeps it), or to a passthrough or telemetry
+        # host (never recorded).
+        if SENDING.get() or calls.passes_through(modern):
+            return
+        prepared: Prepared = calls.prepare(modern, seed=False)
         status = int(response["status"]["code"])
         if not calls.keeps(prepared, status):
             calls.drop(calls.reserve(), prepared, f"HTTP {status}")
