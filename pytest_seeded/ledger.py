@@ -90,12 +90,8 @@ class Ledger:
         self.new_calls[slot] = call
         if live:
             self.live_slots.add(slot)
-            # A retry answered what an earlier attempt could not.
-            found = next(
-                (n for n, (r, _) in enumerate(self._unanswered) if r == call.request), None
-            )
-            if found is not None:
-                del self._unanswered[found]
+            # A retry answered what the earlier attempts could not.
+            self._unanswered = [(r, why) for r, why in self._unanswered if r != call.request]
         self._pending.discard(slot)
 
     def drop(self, slot: int, request: RecordedRequest | None = None, why: str = "") -> None:

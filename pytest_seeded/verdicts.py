@@ -50,7 +50,9 @@ def apply(report: pytest.TestReport, item: pytest.Item, verdict: Verdict) -> Non
         if report.failed and report.longrepr is not None:
             crash = getattr(report.longrepr, "reprcrash", None)
             raised = crash.message if crash is not None else str(report.longrepr)
-            message += f"\n\n(The test itself then failed with: {raised.splitlines()[0]})"
+            # Not when what the test raised is the plugin's own refusal, said once already.
+            if "pytest-seeded:" not in raised:
+                message += f"\n\n(The test itself then failed with: {raised.splitlines()[0]})"
         report.outcome = "failed"
         report.longrepr = message
         return

@@ -81,3 +81,13 @@ def test_a_dropped_attempt_leaves_no_gap() -> None:
     ledger.fill(retry, call("a"), live=True)
     assert [c.output for c in ledger.finished_calls() or []] == ["a"]
     assert ledger.live_calls() == [ledger.new_calls[retry]]
+
+
+def test_a_request_no_retry_answered_is_said_and_one_a_retry_answered_is_not() -> None:
+    ledger = Ledger(None)
+    answered, given_up = call("a"), call("b")
+    for status in ("HTTP 429", "HTTP 503"):
+        ledger.drop(ledger.reserve(), answered.request, status)
+    ledger.fill(ledger.reserve(), answered, live=True)
+    ledger.drop(ledger.reserve(), given_up.request, "HTTP 500")
+    assert ledger.unanswered() == [(given_up.request, "HTTP 500")]
