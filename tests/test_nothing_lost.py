@@ -152,3 +152,25 @@ def test_snapshot_update_keeps_the_files_of_tests_it_could_not_collect(project: 
     assert set(project.snapshots()) == (recorded - {gone}) | {
         "__snapshots__/test_renamed/test_new_name[seed=42].seeded.jsonc"
     }
+
+
+def test_a_killed_write_s_temporary_file_goes_on_the_next_run_that_reads_its_folder(
+    project: Project,
+) -> None:
+    # A run killed mid-write leaves ".<name>.<random>.tmp"; it was removed only when that same
+    # snapshot was written again, so a replayed (unchanged) test kept it forever.
+    import os
+
+    project.pytester.makepyfile(test_it=TWO_MODELS)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    (name,) = project.snapshots()
+    folder = project.pytester.path / name.rsplit("/", 1)[0]
+    stale = folder / f".{name.rsplit('/', 1)[1]}.k1ll3d.tmp"
+    fresh = folder / f".{name.rsplit('/', 1)[1]}.wr1t1ng.tmp"  # another process's write
+    stale.write_text("{half a file")
+    fresh.write_text("{being written")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    project.offline()
+    project.run().assert_outcomes(passed=1)
+    assert not stale.exists()
+    assert fresh.exists()

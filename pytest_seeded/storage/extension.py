@@ -9,6 +9,7 @@ import functools
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,8 +207,31 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+# A temporary file older than this is no write in progress (a write takes milliseconds) but
+# one a killed run left.
+STALE_SECONDS = 120
+_swept: set[str] = set()
+
+
+def sweep_stale_temporaries(folder: str) -> None:
+    """Remove the temporary files killed runs left in a snapshot folder, once per folder and
+    process: the first test that reads from the folder sweeps it, whether or not its own file
+    is written again."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    now = time.time()
+    for entry in _entries(folder):
+        name = entry.name
+        if name.startswith(".") and name.endswith(".tmp") and f".{FILE_EXTENSION}." in name:
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                    os.unlink(entry.path)
+
+
 def read_snapshot_text(path: str) -> str | None:
     """Read a snapshot file for a test and keep its text for syrupy's recall at teardown."""
+    sweep_stale_temporaries(os.path.dirname(path))
     raw = read_regular_file(path)
     if raw is None:
         return None
