@@ -269,7 +269,7 @@ def scale_suite(root: Path, kind: str, n: int, template: str) -> Path:
         f"def test_call({args}):\n    {body.replace('{prompt}', repr(PROMPT))}\n"
     )
     if kind == "seeded":
-        snaps = folder / "__snapshots__" / "test_suite"
+        snaps = folder / "__llm_snapshots__" / "test_suite"
         snaps.mkdir(parents=True)
         for i in range(n):
             (snaps / f"test_call[{i}][seed=42].seeded.jsonc").write_text(template)

@@ -52,6 +52,7 @@ from pytest_seeded.storage.extension import (
 from pytest_seeded.storage.naming import (
     FILE_EXTENSION,
     base_name,
+    legacy_folder,
     legacy_stems,
     matrix_seed,
     owner_key,
@@ -223,10 +224,17 @@ def _load_existing(
     if recording is not None:
         return recording, location
     folder = os.path.dirname(location)
-    for stem in legacy_stems(item, seed):
-        path = os.path.join(folder, f"{stem}.{FILE_EXTENSION}")
+    today = os.path.basename(location).removesuffix(f".{FILE_EXTENSION}")
+    # Earlier names in today's folder, then every name in the folder earlier versions used.
+    places = [(folder, stem) for stem in legacy_stems(item, seed)]
+    places += [(legacy_folder(folder), stem) for stem in [today, *legacy_stems(item, seed)]]
+    for where, stem in places:
+        name = f"{stem}.{FILE_EXTENSION}"
+        path = os.path.join(where, name)
         # Not if the old name is another test's name today (two ids that cleaned to one).
-        taken = owner_key(stem) != base_name(item) and ownership.current_owner(path)
+        taken = owner_key(stem) != base_name(item) and ownership.current_owner(
+            os.path.join(folder, name)
+        )
         if os.path.isfile(path) and not taken:
             recording = _load(path, _shown_path(path, item.config))
             if recording is not None:
@@ -350,10 +358,11 @@ def _finish(
             with contextlib.suppress(OSError):
                 os.unlink(source)
         return
-    if existing is not None and source == location:
+    if existing is not None:
         _check_all_used(calls)
         stats.file_replayed += rules.answers_from_snapshot
-        _assert(assertion, index, existing.source or "", update=False)
+        if source == location:  # syrupy knows only today's place of a file
+            _assert(assertion, index, existing.source or "", update=False)
 
 
 def _writes_snapshot(calls: TestCalls) -> bool:

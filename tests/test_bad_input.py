@@ -91,7 +91,7 @@ def _glob(text: str) -> str:
 
 
 def _edit(project: Project, change: Any) -> str:
-    (path,) = (project.pytester.path / "__snapshots__").rglob("*.seeded.jsonc")
+    (path,) = (project.pytester.path / "__llm_snapshots__").rglob("*.seeded.jsonc")
     doc = json.loads(path.read_text(encoding="utf-8"))
     change(doc["calls"][0]["response"])
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")

@@ -188,7 +188,7 @@ def test_more_unreadable_snapshots_error_only_their_test(project: Project, case:
     content, problem = MORE_BAD_FILES[case]
     project.pytester.makepyfile(test_it=CHAT + CHAT.replace("test_chat", "test_other"))
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    bad = project.pytester.path / "__snapshots__/test_it/test_chat[seed=42].seeded.jsonc"
+    bad = project.pytester.path / "__llm_snapshots__/test_it/test_chat[seed=42].seeded.jsonc"
     bad.write_bytes(content)
     project.offline()
     result = project.run()
@@ -217,7 +217,7 @@ def test_a_snapshot_with_more_calls_than_the_test_makes_fails_it(project: Projec
         [
             "*test_it.py::test_chat made 1 call, but its snapshot holds 2 (seed 42): recorded "
             "call #2 went unused*",
-            "Snapshot: __snapshots__/test_it/test_chat?seed=42?.seeded.jsonc",
+            "Snapshot: __llm_snapshots__/test_it/test_chat?seed=42?.seeded.jsonc",
             "Re-record it with: pytest test_it.py::test_chat --llm-mode=record",
         ]
     )

@@ -141,7 +141,7 @@ def test_a_temporary_file_left_by_a_killed_write_is_removed_on_the_next_write(
 ) -> None:
     project.pytester.makepyfile(test_both=STREAM_AND_JSON)
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    folder = project.pytester.path / "__snapshots__/test_both"
+    folder = project.pytester.path / "__llm_snapshots__/test_both"
     leftover = folder / ".test_json[seed=42].seeded.jsonc.k1ll3d.tmp"
     other = folder / ".someone-elses.tmp"
     leftover.write_text("{half")
@@ -166,13 +166,13 @@ def test_odd_entries_beside_the_snapshots_fail_only_their_test_and_never_hang(
 ) -> None:
     project.pytester.makepyfile(test_odd=ONE)
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    folder = project.pytester.path / "__snapshots__/test_odd"
+    folder = project.pytester.path / "__llm_snapshots__/test_odd"
     one = folder / "test_one[seed=42].seeded.jsonc"
     one.unlink()
     os.mkfifo(one)
     os.symlink("loop.seeded.jsonc", folder / "loop.seeded.jsonc")
     os.symlink(".", folder / "looping-folder")
-    os.symlink(folder, project.pytester.path / "__snapshots__" / "test_loop")
+    os.symlink(folder, project.pytester.path / "__llm_snapshots__" / "test_loop")
     project.offline()
     result = project.run_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=1, errors=1)
@@ -189,7 +189,7 @@ def test_odd_entries_beside_the_snapshots_fail_only_their_test_and_never_hang(
 def test_a_folder_in_place_of_a_snapshot_gives_the_plugins_message_alone(project: Project) -> None:
     project.pytester.makepyfile(test_odd=ONE)
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    one = project.pytester.path / "__snapshots__/test_odd/test_one[seed=42].seeded.jsonc"
+    one = project.pytester.path / "__llm_snapshots__/test_odd/test_one[seed=42].seeded.jsonc"
     one.unlink()
     one.mkdir()
     project.offline()
@@ -390,7 +390,9 @@ def test_a_stream_left_unread_is_recorded_and_compared_within_its_own_test(
     project.pytester.makepyfile(test_unread=UNREAD_STREAM)
     project.run("--llm-mode=record", "-p", "no:randomly").assert_outcomes(passed=2)
     snapshots = project.snapshots()
-    unread = json.loads(snapshots["__snapshots__/test_unread/test_unread[seed=42].seeded.jsonc"])
+    unread = json.loads(
+        snapshots["__llm_snapshots__/test_unread/test_unread[seed=42].seeded.jsonc"]
+    )
     assert unread["calls"][0]["response"]["events"][-1] == {"data": "[DONE]"}
     assert len(unread["calls"][0]["output"].split()) >= 6  # the whole answer, not one chunk
     project.server.state.salt = "changed"

@@ -142,7 +142,7 @@ def test_an_unreadable_snapshot_of_a_failing_test_is_kept(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = recorded_project(project)
-    bad = project.pytester.path / "__snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"
+    bad = project.pytester.path / "__llm_snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"
     bad.write_bytes(b"\xff\xfe not text")
     monkeypatch.setenv("SEEDED_TEST_FAIL", "1")
     project.run("--snapshot-update").assert_outcomes(passed=6, failed=1)
@@ -187,17 +187,17 @@ def test_a_complete_snapshot_update_deletes_exactly_the_removed_tests_files(
     )
     after = files(project)
     assert set(before) - set(after) == {
-        "__snapshots__/test_suite/test_topic[rain][seed=42].seeded.jsonc",
-        "__snapshots__/test_suite/test_topic[snow][seed=42].seeded.jsonc",
+        "__llm_snapshots__/test_suite/test_topic[rain][seed=42].seeded.jsonc",
+        "__llm_snapshots__/test_suite/test_topic[snow][seed=42].seeded.jsonc",
     }
-    assert "__snapshots__/test_suite/test_a1[seed=7].seeded.jsonc" in after
+    assert "__llm_snapshots__/test_suite/test_a1[seed=7].seeded.jsonc" in after
     # The same orphan in a subset run is kept, and the summary says why.
     project.pytester.path.joinpath(
-        "__snapshots__/test_suite/test_gone[seed=42].seeded.jsonc"
-    ).write_bytes(before["__snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"])
+        "__llm_snapshots__/test_suite/test_gone[seed=42].seeded.jsonc"
+    ).write_bytes(before["__llm_snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"])
     subset = project.run("--snapshot-update", "-k", "a1 or gone")
     subset.stdout.fnmatch_lines(["*1 snapshot file(s) that no collected test owns were kept*-k*"])
-    assert "__snapshots__/test_suite/test_gone[seed=42].seeded.jsonc" in files(project)
+    assert "__llm_snapshots__/test_suite/test_gone[seed=42].seeded.jsonc" in files(project)
 
 
 NAMES = """
@@ -244,7 +244,7 @@ def test_a_seed_matrix_and_a_single_seed_share_one_file(project: Project) -> Non
     project.pytester.makepyfile(test_m=MATRIX)
     project.run("--llm-mode=record", "--llm-seed=1,2").assert_outcomes(passed=4)
     assert set(files(project)) == {
-        f"__snapshots__/test_m/test_topic[{t}][seed={s}].seeded.jsonc"
+        f"__llm_snapshots__/test_m/test_topic[{t}][seed={s}].seeded.jsonc"
         for t in ("rain", "snow")
         for s in (1, 2)
     }
@@ -258,7 +258,7 @@ def test_a_seed_matrix_file_named_by_an_earlier_version_is_read_and_renamed(
 ) -> None:
     project.pytester.makepyfile(test_m=MATRIX)
     project.run("--llm-mode=record", "--llm-seed=1,2").assert_outcomes(passed=4)
-    folder = project.pytester.path / "__snapshots__/test_m"
+    folder = project.pytester.path / "__llm_snapshots__/test_m"
     old = folder / "test_topic[seed=2-rain].seeded.jsonc"
     (folder / "test_topic[rain][seed=2].seeded.jsonc").rename(old)
     # Owned by its test: a plain run does not call it unused, an update does not delete it.
@@ -307,7 +307,7 @@ def test_re_recording_unchanged_answers_leaves_every_file_byte_for_byte(
     first.assert_outcomes(passed=8)
     first.stdout.fnmatch_lines(["8 snapshots generated.", "*", "*", "snapshot files: 8 new"])
     before = files(project)
-    many = json.loads(before["__snapshots__/test_c/test_many[seed=42].seeded.jsonc"])
+    many = json.loads(before["__llm_snapshots__/test_c/test_many[seed=42].seeded.jsonc"])
     assert "timings" in many["calls"][0]["response"]["body"]  # the volatile fields are there
     for _ in range(2):
         again = project.run("--llm-mode=record")
@@ -317,7 +317,7 @@ def test_re_recording_unchanged_answers_leaves_every_file_byte_for_byte(
     # One changed answer rewrites that call alone; the others keep their stored form.
     project.server.state.salt = "changed"
     project.run("--llm-mode=record", "-k", "a1").assert_outcomes(passed=1)
-    path = "__snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"
+    path = "__llm_snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"
     assert files(project)[path] != before[path]
     project.server.state.salt = ""
     project.run("--snapshot-update", "-k", "a1").stdout.fnmatch_lines(["1 snapshot updated."])
@@ -326,7 +326,7 @@ def test_re_recording_unchanged_answers_leaves_every_file_byte_for_byte(
 def test_record_new_records_only_what_has_no_snapshot_or_changed(project: Project) -> None:
     recorded_project(project)
     root = project.pytester.path
-    (root / "__snapshots__/test_other/test_other[seed=42].seeded.jsonc").unlink()
+    (root / "__llm_snapshots__/test_other/test_other[seed=42].seeded.jsonc").unlink()
     suite = root / "test_suite.py"
     suite.write_text(suite.read_text().replace('"content": "a1"', '"content": "a1, changed"'))
     project.pytester.makepyfile(
@@ -339,10 +339,10 @@ def test_record_new_records_only_what_has_no_snapshot_or_changed(project: Projec
         """
     )
     # test_fewer had a call once; now it makes none.
-    fewer = root / "__snapshots__/test_more/test_fewer[seed=42].seeded.jsonc"
+    fewer = root / "__llm_snapshots__/test_more/test_fewer[seed=42].seeded.jsonc"
     fewer.parent.mkdir(parents=True)
     fewer.write_bytes(
-        (root / "__snapshots__/test_suite/test_0_exit[seed=42].seeded.jsonc").read_bytes()
+        (root / "__llm_snapshots__/test_suite/test_0_exit[seed=42].seeded.jsonc").read_bytes()
     )
     before = files(project)
     project.server.state.requests.clear()
@@ -409,7 +409,7 @@ def test_the_record_hint_works_from_the_current_folder_and_keeps_the_seed(
     project.base_url = project.server.url
     project.write_ini()
     project.run(*command.split()[1:]).assert_outcomes(passed=1)
-    assert os.path.exists("__snapshots__/test_deep/test_other[seed=123].seeded.jsonc")
+    assert os.path.exists("__llm_snapshots__/test_deep/test_other[seed=123].seeded.jsonc")
     project.offline()
     project.run("test_deep.py", "--llm-seed=123").assert_outcomes(passed=1)
 
@@ -426,8 +426,8 @@ def test_syrupys_summary_does_not_say_a_failed_live_run_passed(project: Project)
 
 def test_syrupys_unused_snapshot_flags_work_on_orphaned_files(project: Project) -> None:
     before = recorded_project(project)
-    orphan = project.pytester.path / "__snapshots__/test_suite/test_gone[seed=42].seeded.jsonc"
-    orphan.write_bytes(before["__snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"])
+    orphan = project.pytester.path / "__llm_snapshots__/test_suite/test_gone[seed=42].seeded.jsonc"
+    orphan.write_bytes(before["__llm_snapshots__/test_suite/test_a1[seed=42].seeded.jsonc"])
     project.offline()
     plain = project.run()
     assert plain.ret == 1  # syrupy fails a run that leaves a snapshot unused

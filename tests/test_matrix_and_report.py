@@ -22,7 +22,9 @@ def test_seed_matrix_runs_each_test_once_per_seed(project: Project) -> None:
         result.stdout.fnmatch_lines([f"*test_chat[[]seed={seed}[]] PASSED*"])
     assert sorted(project.server.seeds_received()) == [1, 2, 3]
     names = sorted(project.snapshots())
-    assert names == [f"__snapshots__/test_it/test_chat[seed={n}].seeded.jsonc" for n in (1, 2, 3)]
+    assert names == [
+        f"__llm_snapshots__/test_it/test_chat[seed={n}].seeded.jsonc" for n in (1, 2, 3)
+    ]
     outputs = {json.loads(t)["calls"][0]["output"] for t in project.snapshots().values()}
     assert len(outputs) == 3
     project.offline()
@@ -68,7 +70,7 @@ def test_every_llm_fixture_of_a_test_shares_its_calls(project: Project) -> None:
     assert sorted(project.server.seeds_received()) == [3, 3, 4, 4]
     snapshots = project.snapshots()
     assert sorted(snapshots) == [
-        f"__snapshots__/test_it/test_all[seed={n}].seeded.jsonc" for n in (3, 4)
+        f"__llm_snapshots__/test_it/test_all[seed={n}].seeded.jsonc" for n in (3, 4)
     ]
     for text in snapshots.values():
         assert len(json.loads(text)["calls"]) == 2

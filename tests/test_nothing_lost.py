@@ -148,9 +148,9 @@ def test_snapshot_update_keeps_the_files_of_tests_it_could_not_collect(project: 
     )
     result = project.run("--snapshot-update")
     result.assert_outcomes(passed=3, skipped=2)
-    gone = "__snapshots__/test_renamed/test_old_name[seed=42].seeded.jsonc"
+    gone = "__llm_snapshots__/test_renamed/test_old_name[seed=42].seeded.jsonc"
     assert set(project.snapshots()) == (recorded - {gone}) | {
-        "__snapshots__/test_renamed/test_new_name[seed=42].seeded.jsonc"
+        "__llm_snapshots__/test_renamed/test_new_name[seed=42].seeded.jsonc"
     }
 
 
@@ -174,3 +174,43 @@ def test_a_killed_write_s_temporary_file_goes_on_the_next_run_that_reads_its_fol
     project.run().assert_outcomes(passed=1)
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_syrupy_never_deletes_the_plugin_s_files_even_without_the_plugin(project: Project) -> None:
+    # redteam 11: with the plugin disabled (-p no:seeded) or not installed, syrupy's
+    # --snapshot-update deleted every recording beside a syrupy test of its own.
+    project.pytester.makepyfile(
+        test_it=TWO_MODELS,
+        test_amber="def test_amber(snapshot):\n    assert {'plain': 'syrupy'} == snapshot\n",
+    )
+    project.run("--snapshot-update").assert_outcomes(passed=2)  # records both kinds
+    recordings = project.snapshots()
+    assert len(recordings) == 1
+    # Without the plugin its ini options are unknown: an ini of syrupy's alone.
+    project.pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
+    )
+    result = project.run("-p", "no:seeded", "--snapshot-update", "-k", "amber")
+    result.assert_outcomes(passed=1, deselected=1)
+    result = project.run("-p", "no:seeded", "--snapshot-update", "-k", "amber or it")
+    assert project.snapshots() == recordings
+
+
+def test_a_file_in_the_folder_earlier_versions_used_replays_and_moves_when_recorded(
+    project: Project,
+) -> None:
+    project.pytester.makepyfile(test_it=TWO_MODELS)
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    ((name, text),) = project.snapshots().items()
+    root = project.pytester.path
+    old = root / name.replace("__llm_snapshots__", "__snapshots__")
+    old.parent.mkdir(parents=True)
+    (root / name).rename(old)
+    project.offline()
+    project.run().assert_outcomes(passed=1)  # read where it was
+    assert old.read_text(encoding="utf-8") == text
+    project.base_url = project.server.url
+    project.write_ini()
+    project.run("--llm-mode=record").assert_outcomes(passed=1)
+    assert not old.exists()
+    assert project.snapshots() == {name: text}  # moved, byte for byte

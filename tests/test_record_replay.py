@@ -35,7 +35,7 @@ def test_record_writes_one_file_per_test_and_seed(project: Project) -> None:
     result = project.run("--llm-mode=record", "-s")
     result.assert_outcomes(passed=1)
     files = project.snapshots()
-    assert list(files) == ["__snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"]
+    assert list(files) == ["__llm_snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"]
     doc = _only(project)
     assert doc["schema_version"] == 1
     assert doc["seed"] == 42
@@ -237,8 +237,8 @@ def test_seed_precedence_marker_cli_ini_default(project: Project) -> None:
     project.run("--llm-mode=record", "-p", "no:randomly").assert_outcomes(passed=4)
     assert project.server.seeds_received() == [42, 7, 99, 5]
     names = sorted(project.snapshots())
-    assert "__snapshots__/test_seeds/test_marker[seed=7].seeded.jsonc" in names
-    assert "__snapshots__/test_seeds/test_default[seed=42].seeded.jsonc" in names
+    assert "__llm_snapshots__/test_seeds/test_marker[seed=7].seeded.jsonc" in names
+    assert "__llm_snapshots__/test_seeds/test_default[seed=42].seeded.jsonc" in names
 
     project.server.state.requests.clear()
     project.run("--llm-mode=record", "--llm-seed=3", "-k", "default").assert_outcomes(passed=1)
@@ -259,8 +259,8 @@ def test_a_different_seed_gives_other_output_and_another_file(project: Project) 
     files = project.snapshots()
     outputs = {name: json.loads(text)["calls"][0]["output"] for name, text in files.items()}
     assert set(outputs) == {
-        "__snapshots__/test_haiku/test_haiku[seed=1].seeded.jsonc",
-        "__snapshots__/test_haiku/test_haiku[seed=2].seeded.jsonc",
+        "__llm_snapshots__/test_haiku/test_haiku[seed=1].seeded.jsonc",
+        "__llm_snapshots__/test_haiku/test_haiku[seed=2].seeded.jsonc",
     }
     assert len(set(outputs.values())) == 2
 
@@ -272,7 +272,7 @@ def test_missing_snapshot_names_test_seed_and_command(project: Project) -> None:
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "no snapshot for test_haiku.py::test_haiku with seed 42." in out
-    assert "Expected: __snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc" in out
+    assert "Expected: __llm_snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc" in out
     assert "Record it with: pytest test_haiku.py::test_haiku --llm-mode=record" in out
     assert "calls: 1 missing from snapshots" in out
     assert project.snapshots() == {}
@@ -305,7 +305,7 @@ def test_changed_seed_or_model_does_not_silently_replay(project: Project) -> Non
         )
     )
     project.run("--llm-mode=record").assert_outcomes(passed=1)
-    name = "__snapshots__/test_haiku/test_haiku[seed=1].seeded.jsonc"
+    name = "__llm_snapshots__/test_haiku/test_haiku[seed=1].seeded.jsonc"
     path = project.pytester.path / name
     doc = json.loads(path.read_text())
     doc["calls"][0]["request"]["body"]["model"] = "other-model"
@@ -372,7 +372,7 @@ def test_unused_snapshots_are_removed_by_snapshot_update_only(project: Project) 
     assert len(project.snapshots()) == 2
     project.run("--snapshot-update").assert_outcomes(passed=1)
     assert list(project.snapshots()) == [
-        "__snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"
+        "__llm_snapshots__/test_haiku/test_haiku[seed=42].seeded.jsonc"
     ]
 
 
@@ -393,9 +393,9 @@ def test_replay_keeps_snapshots_of_parametrized_and_class_tests(project: Project
     project.run("--llm-mode=record").assert_outcomes(passed=3)
     names = sorted(project.snapshots())
     assert names == [
-        "__snapshots__/test_param/TestGroup.test_in_class[seed=42].seeded.jsonc",
-        "__snapshots__/test_param/test_topic[rain][seed=42].seeded.jsonc",
-        "__snapshots__/test_param/test_topic[sun][seed=42].seeded.jsonc",
+        "__llm_snapshots__/test_param/TestGroup.test_in_class[seed=42].seeded.jsonc",
+        "__llm_snapshots__/test_param/test_topic[rain][seed=42].seeded.jsonc",
+        "__llm_snapshots__/test_param/test_topic[sun][seed=42].seeded.jsonc",
     ]
     project.offline()
     project.run().assert_outcomes(passed=3)

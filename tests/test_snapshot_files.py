@@ -44,7 +44,7 @@ def test_no_credential_is_written(project: Project, monkeypatch: pytest.MonkeyPa
     assert "sk-test-DISTINCTIVE" in seen
     assert "azure-KEY-5f1e9b7c" in seen
     files = [p for p in project.pytester.path.rglob("*") if p.is_file()]
-    written = [p for p in files if "__snapshots__" in p.parts]
+    written = [p for p in files if "__llm_snapshots__" in p.parts]
     assert len(written) == 1
     for path in written:
         text = path.read_bytes().decode("utf-8", errors="replace")
@@ -152,7 +152,7 @@ def test_an_unreadable_snapshot_errors_only_its_test(project: Project, case: str
         """
     )
     project.run("--llm-mode=record").assert_outcomes(passed=2)
-    bad = project.pytester.path / "__snapshots__/test_two/test_bad[seed=42].seeded.jsonc"
+    bad = project.pytester.path / "__llm_snapshots__/test_two/test_bad[seed=42].seeded.jsonc"
     bad.write_text(content)
     for mode in ("live", "replay"):
         if mode == "replay":
@@ -163,7 +163,7 @@ def test_an_unreadable_snapshot_errors_only_its_test(project: Project, case: str
         assert "1 snapshot unused" not in out
         assert (
             "cannot read the snapshot of test_two.py::test_bad: "
-            "__snapshots__/test_two/test_bad[seed=42].seeded.jsonc" in out
+            "__llm_snapshots__/test_two/test_bad[seed=42].seeded.jsonc" in out
         )
         assert "re-record it with: pytest test_two.py::test_bad --llm-mode=record" in out
         assert problem in out
@@ -197,7 +197,7 @@ def test_writes_leave_no_temporary_files(project: Project) -> None:
         """
     )
     project.run("--llm-mode=record").assert_outcomes(passed=1)
-    names = sorted(p.name for p in (project.pytester.path / "__snapshots__").rglob("*"))
+    names = sorted(p.name for p in (project.pytester.path / "__llm_snapshots__").rglob("*"))
     assert names == ["test_one", "test_one[seed=42].seeded.jsonc"]
 
 
@@ -227,7 +227,7 @@ def found(collections):
     return sorted((c.location, sorted(s.name for s in c)) for c in collections)
 
 def test_discovery_matches_syrupy(request):
-    root = Path(request.node.path).parent / "__snapshots__"
+    root = Path(request.node.path).parent / "__llm_snapshots__"
     location = PyTestLocation(request.node)
     ext = SeededSnapshotExtension()
     assert found(ext.list_snapshots(location, None)) == []  # no folder yet

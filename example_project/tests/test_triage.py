@@ -1,5 +1,5 @@
 """The support bot's tests. In replay (the default) they run offline from the snapshots in
-__snapshots__/; with --llm-mode=live they call the model and compare."""
+__llm_snapshots__/; with --llm-mode=live they call the model and compare."""
 
 from __future__ import annotations
 

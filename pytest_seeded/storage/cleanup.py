@@ -36,9 +36,7 @@ from pytest_seeded.storage.naming import (
 class Ownership:
     """Which snapshot folders and names the collected tests own."""
 
-    def __init__(
-        self, items: Iterable[pytest.Item], unknown_modules: Iterable[str], snapshot_dirname: str
-    ) -> None:
+    def __init__(self, items: Iterable[pytest.Item], unknown_modules: Iterable[str]) -> None:
         self._keys: dict[str, set[str]] = {}
         # The test functions collected in each folder, whatever their parameters.
         self._functions: dict[str, set[str]] = {}
@@ -50,7 +48,7 @@ class Ownership:
         for item in items:
             if not isinstance(item, pytest.Function):
                 continue
-            folder = snapshot_folder(str(item.path), snapshot_dirname)
+            folder = snapshot_folder(str(item.path))
             keys = owner_keys(item)
             self._keys.setdefault(folder, set()).update(keys)
             self._functions.setdefault(folder, set()).update(map(_function_of, keys))
@@ -63,7 +61,7 @@ class Ownership:
         # A module that failed to collect, or skipped itself at collection (importorskip,
         # pytest.skip(allow_module_level=True)), still owns every file in its folder: its tests
         # are unknown, not gone.
-        self._whole = {snapshot_folder(path, snapshot_dirname) for path in unknown_modules}
+        self._whole = {snapshot_folder(path) for path in unknown_modules}
 
     def current_owner(self, path: str) -> str | None:
         """The collected test whose name, under today's naming, is this file's."""
@@ -162,11 +160,7 @@ class RunWatch:
 
     def ownership(self) -> Ownership:
         if self._ownership is None:
-            from syrupy.extensions.base import SnapshotCollectionStorage
-
-            self._ownership = Ownership(
-                self.items, self.unknown_modules, str(SnapshotCollectionStorage.snapshot_dirname)
-            )
+            self._ownership = Ownership(self.items, self.unknown_modules)
         return self._ownership
 
     def incomplete(self, session: pytest.Session, exitstatus: int) -> list[str]:

@@ -20,6 +20,7 @@ from pytest_seeded.storage.cleanup import WATCH_KEY
 from pytest_seeded.storage.naming import (
     FILE_EXTENSION,
     IGNORE_NAME,
+    SNAPSHOT_DIRNAME,
     owner_key,
     owner_keys,
     snapshot_folder,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 class SeededSnapshotExtension(SingleFileSnapshotExtension):
     file_extension = FILE_EXTENSION
     _write_mode = WriteMode.TEXT
+    # Beside syrupy's __snapshots__, where its own extensions never look (naming.py).
+    snapshot_dirname = SNAPSHOT_DIRNAME
 
     # Text the plugin has just read for a test, handed to syrupy when it recalls the same file
     # at teardown, so a replayed test reads its snapshot from disk once. Entries are removed

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 # The fixtures that put a test under the plugin; a seed matrix parametrizes one of them with
 # the seed (plugin.pytest_generate_tests), which is how a name finds the seed among the ids.
 LLM_FIXTURES = ("seeded_calls", "seeded_llm", "seeded_async_llm", "llm_seed")
+# The folder beside a test module that holds its recordings: not syrupy's __snapshots__, which
+# syrupy's own extensions walk and clean up (with this plugin disabled or not installed, they
+# took its files for unknown ones and deleted them under --snapshot-update). Recordings found
+# in the folder earlier versions used are read, and moved here when recorded again.
+SNAPSHOT_DIRNAME = "__llm_snapshots__"
+LEGACY_DIRNAME = "__snapshots__"
 # The snapshot files' extension: "seeded.jsonc", not ".json": syrupy's JSONSnapshotExtension
 # claims every file ending in .json and deletes ours as unused under --snapshot-update. JSONC is
 # a superset of JSON, so editors still highlight it, and no syrupy extension claims it.
@@ -80,10 +86,17 @@ def _test_name(item: pytest.Item) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def snapshot_folder(filepath: str, snapshot_dirname: str) -> str:
-    """syrupy's folder for a test module's single-file snapshots: __snapshots__/<module>."""
+def snapshot_folder(filepath: str, snapshot_dirname: str = SNAPSHOT_DIRNAME) -> str:
+    """The folder of a test module's snapshot files: __llm_snapshots__/<module>, laid out as
+    syrupy lays out single-file snapshots."""
     path = Path(filepath)
     return os.path.normpath(path.parent / snapshot_dirname / path.stem)
+
+
+def legacy_folder(folder: str) -> str:
+    """Where an earlier version kept the files of a snapshot folder: __snapshots__/<module>."""
+    parent, module = os.path.split(folder)
+    return os.path.join(os.path.dirname(parent), LEGACY_DIRNAME, module)
 
 
 def _clean(name: str) -> str:
