@@ -7,6 +7,7 @@ when a test asks for an LLM fixture.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -332,6 +333,10 @@ class _CountsCollector:
         # without xdist) writes the reports.
         if hasattr(session.config, "workerinput"):
             return
+        settings = self.session.settings
+        summary = self.session.tests and os.environ.get("GITHUB_STEP_SUMMARY")
+        if not (settings.report_path or settings.html_path or summary):
+            return  # nothing to write: nothing of the reports is imported
         from pytest_seeded.report.write import write_reports
 
         write_reports(self.session, session.config)

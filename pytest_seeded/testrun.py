@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+# Imported with the first test that uses the plugin, not at the session's end: CPython 3.11's
+# compiler can fail on a module it first parses after some libraries' tests ran ("AST
+# constructor recursion depth mismatch", seen after pydantic-ai's and instructor's), and pytest
+# compiles the plugin's modules as they are imported.
+import pytest_seeded.report.terminal
+import pytest_seeded.report.write  # noqa: F401
 from pytest_seeded.calls import TestCalls
 from pytest_seeded.capture.credentials import PLACEHOLDER_KEY
 from pytest_seeded.capture.intercept import intercept
