@@ -154,34 +154,28 @@ def _compared(
             choices_of(endpoint, live.response),
         )
         how = f"compare {settings.compare}"
-    if verdict.equal:
-        return Judgement(
-            "matched",
-            live.identity,
-            by=how,
-            score=verdict.score,
-            why=verdict.problem,
-            count="matched",
-            compared=True,
+    name = "matched" if verdict.equal else "mismatched"
+    outcome = None
+    if not verdict.equal:
+        score = "" if verdict.score is None else f", score {verdict.score:.6g}"
+        problem = f"{verdict.problem}\n" if verdict.problem else ""
+        diff = unified_diff(expected_text, live_text, "snapshot", "live")
+        outcome = Verdict(
+            "failed",
+            f"pytest-seeded: live output of call #{number} differs from the snapshot (seed "
+            f"{test.seed}, {_named(endpoint, live.identity)}, {how}{score}; {endpoint.name})\n"
+            f"snapshot: {test.snapshot_path}\n{problem}{diff}"
+            f"If the new output is right, re-record it with: {test.rerecord_command}",
         )
-    score = "" if verdict.score is None else f", score {verdict.score:.6g}"
-    problem = f"{verdict.problem}\n" if verdict.problem else ""
-    diff = unified_diff(expected_text, live_text, "snapshot", "live")
-    message = (
-        f"pytest-seeded: live output of call #{number} differs from the snapshot (seed "
-        f"{test.seed}, {_named(endpoint, live.identity)}, {how}{score}; {endpoint.name})\n"
-        f"snapshot: {test.snapshot_path}\n{problem}{diff}"
-        f"If the new output is right, re-record it with: {test.rerecord_command}"
-    )
     return Judgement(
-        "mismatched",
+        name,
         live.identity,
         by=how,
         score=verdict.score,
         why=verdict.problem,
-        count="mismatched",
+        count=name,
         compared=True,
-        outcome=Verdict("failed", message),
+        outcome=outcome,
     )
 
 
