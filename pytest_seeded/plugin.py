@@ -278,8 +278,8 @@ def pytest_runtest_makereport(
     report = yield
     if report.when == "setup":
         return report
-    # Kept on the test's calls, not in the item's stash: a test without the LLM fixtures then
-    # stores nothing at all.
+    # The test's calls, from its first LLM fixture's setup to this teardown report; a test
+    # without the LLM fixtures has none, and nothing is done for it.
     running = item.stash.get(CALLS_KEY, None)
     if running is None:
         return report
