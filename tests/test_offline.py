@@ -209,3 +209,33 @@ def test_a_network_namespace_refuses_what_python_cannot(
     )
     assert "1 passed" in run.stdout, run.stdout + run.stderr
     assert listener.seen == []
+
+
+URLOPEN = """
+import urllib.request
+import pytest
+
+URL = "TOOL"
+
+def test_a_failing_assert_inside_urlopen_fails(seeded_calls):
+    with urllib.request.urlopen(URL, timeout=5) as r:
+        assert r.read() == b"this is not the answer"
+
+def test_an_exception_inside_urlopen_propagates(seeded_calls):
+    with pytest.raises(ValueError, match="raised inside"):
+        with urllib.request.urlopen(URL, timeout=5) as r:
+            r.read()
+            raise ValueError("raised inside the with block")
+"""
+
+
+def test_an_exception_inside_urlopen_is_never_swallowed(project: Project) -> None:
+    # redteam 24 (filed under issue 21): vcrpy's response returned True from close(), so
+    # `with urlopen(...)` swallowed what was raised inside it: a false assert passed, and was
+    # recorded.
+    tool = project.server.url.removesuffix("/v1") + "/tool/weather?city=oslo"
+    project.pytester.makepyfile(test_it=URLOPEN.replace("TOOL", tool))
+    project.run("--llm-mode=record").assert_outcomes(failed=1, passed=1)
+    project.run("--llm-mode=record", "-k", "propagates").assert_outcomes(passed=1, deselected=1)
+    project.offline()
+    project.run("-k", "propagates").assert_outcomes(passed=1, deselected=1)

@@ -120,11 +120,18 @@ class _VcrClients:
 
     def enter(self, calls: TestCalls) -> Callable[[], None]:
         from vcr.patch import CassettePatcherBuilder  # type: ignore[import-untyped]
+        from vcr.stubs import VCRHTTPResponse  # type: ignore[import-untyped]
 
         stack = contextlib.ExitStack()
         try:
             for patcher in CassettePatcherBuilder(LedgerCassette(calls)).build():
                 stack.enter_context(patcher)
+            # vcrpy's stand-in for http.client's response returns True from close(), and
+            # urllib's `with urlopen(...) as r:` returns close()'s value from __exit__: an
+            # exception raised in that block (a failing assert) was swallowed.
+            original_close = VCRHTTPResponse.close
+            VCRHTTPResponse.close = _close_returning_none(original_close)
+            stack.callback(setattr, VCRHTTPResponse, "close", original_close)
         except BaseException:
             stack.close()
             raise
@@ -132,6 +139,13 @@ class _VcrClients:
 
 
 ADAPTER = _VcrClients()
+
+
+def _close_returning_none(close: Any) -> Any:
+    def closed(self: Any) -> None:
+        close(self)
+
+    return closed
 
 
 def _modern(request: Any) -> httpx2.Request:
