@@ -12,7 +12,7 @@ httpx2 is bounded below its next major version in pyproject.toml.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
@@ -67,21 +67,26 @@ def _async_for_url(self: httpx2.AsyncClient, url: httpx2.URL) -> httpx2.AsyncBas
     return _AsyncRouted(transport, calls)
 
 
-class _Httpx2:
-    name = "httpx2"
+class ForUrlAdapter:
+    """The adapter of a library whose clients ask ``_transport_for_url`` for each request's
+    transport (httpx2 here, legacy httpx in httpx_seam.py): the method of each client class is
+    replaced while a test runs, and put back after it."""
+
+    def __init__(self, name: str, patches: tuple[tuple[type, Callable[..., Any]], ...]) -> None:
+        self.name = name
+        self._patches = [(cls, cls.__dict__["_transport_for_url"], new) for cls, new in patches]
 
     def applies(self, calls: TestCalls) -> bool:
         return True
 
     def enter(self, calls: TestCalls) -> Callable[[], None]:
-        httpx2.Client._transport_for_url = _for_url  # type: ignore[method-assign]
-        httpx2.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
-        return _restore
+        for cls, _, new in self._patches:
+            setattr(cls, "_transport_for_url", new)  # noqa: B010
+        return self._restore
+
+    def _restore(self) -> None:
+        for cls, original, _ in self._patches:
+            setattr(cls, "_transport_for_url", original)  # noqa: B010
 
 
-def _restore() -> None:
-    httpx2.Client._transport_for_url = _ORIGINAL_FOR_URL  # type: ignore[method-assign]
-    httpx2.AsyncClient._transport_for_url = _ORIGINAL_ASYNC_FOR_URL  # type: ignore[method-assign]
-
-
-ADAPTER = _Httpx2()
+ADAPTER = ForUrlAdapter("httpx2", ((httpx2.Client, _for_url), (httpx2.AsyncClient, _async_for_url)))

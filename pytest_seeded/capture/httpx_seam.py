@@ -5,13 +5,14 @@ litellm's aiohttp transport is an httpx transport, so its async calls are caught
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 import httpx2
 
 from pytest_seeded.capture.core import ahandle, handle
+from pytest_seeded.capture.httpx2_seam import ForUrlAdapter
 from pytest_seeded.capture.routing import current
 
 if TYPE_CHECKING:
@@ -20,26 +21,6 @@ if TYPE_CHECKING:
 _ORIGINAL_FOR_URL = httpx.Client._transport_for_url
 _ORIGINAL_ASYNC_FOR_URL = httpx.AsyncClient._transport_for_url
 _IN_PROCESS = (httpx.MockTransport, httpx.ASGITransport, httpx.WSGITransport)
-
-
-class _Httpx:
-    name = "httpx"
-
-    def applies(self, calls: TestCalls) -> bool:
-        return True
-
-    def enter(self, calls: TestCalls) -> Callable[[], None]:
-        httpx.Client._transport_for_url = _for_url  # type: ignore[method-assign]
-        httpx.AsyncClient._transport_for_url = _async_for_url  # type: ignore[method-assign]
-        return _restore
-
-
-def _restore() -> None:
-    httpx.Client._transport_for_url = _ORIGINAL_FOR_URL  # type: ignore[method-assign]
-    httpx.AsyncClient._transport_for_url = _ORIGINAL_ASYNC_FOR_URL  # type: ignore[method-assign]
-
-
-ADAPTER = _Httpx()
 
 
 def _routed_calls(url: httpx.URL, transport: object) -> TestCalls | None:
@@ -161,3 +142,6 @@ class _AsyncBridge(httpx.AsyncByteStream, httpx2.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+ADAPTER = ForUrlAdapter("httpx", ((httpx.Client, _for_url), (httpx.AsyncClient, _async_for_url)))

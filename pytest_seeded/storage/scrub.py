@@ -111,13 +111,16 @@ def _public_segments(path: str) -> str:
 
 def _secret_segments(path: str) -> list[str]:
     """The segments of a URL path shaped like credentials."""
-    if len(path) < 20:  # no credential fits: /v1/chat/completions and its kind pass at once
-        return []
+    # No credential shape fits in under 20 characters: the segments of an API's path (v1, chat,
+    # completions) are passed over without a regex, on every request.
     return [
         segment
         for segment in path.split("/")
-        if _TOKEN_SEGMENT.match(segment)
-        or any(shape.search(segment) for _, shape in CREDENTIAL_SHAPES)
+        if len(segment) >= 20
+        and (
+            _TOKEN_SEGMENT.match(segment)
+            or any(shape.search(segment) for _, shape in CREDENTIAL_SHAPES)
+        )
     ]
 
 
