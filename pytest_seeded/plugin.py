@@ -8,13 +8,20 @@ when a test asks for an LLM fixture.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_seeded.modes import DEFAULT_DRIFT, DEFAULT_MODE, DRIFT_NAMES, MODE_NAMES
-from pytest_seeded.session import CALLS_KEY, SESSION_KEY, SeededSession, run_environment
+from pytest_seeded.session import (
+    CALLS_KEY,
+    SESSION_KEY,
+    WINDOW_KEY,
+    SeededSession,
+    run_environment,
+)
 from pytest_seeded.settings import (
     DEFAULT_COMPARE,
     DEFAULT_SEED,
@@ -271,6 +278,52 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(used[0], seeds, ids=[f"seed={s}" for s in seeds], indirect=True)
 
 
+def _uses_llm(item: pytest.Item) -> bool:
+    return any(name in LLM_FIXTURES for name in getattr(item, "fixturenames", ()))
+
+
+# The test's window (capture/routing.py): from before its first fixture's setup to after its
+# last fixture's teardown. Opened by a plain hook that runs first: inside every plugin's
+# wrappers, so one that fails (an unreadable snapshot) is reported like any setup error.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _uses_llm(item):
+        from pytest_seeded.testrun import open_window
+
+        open_window(item)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        if WINDOW_KEY in item.stash:
+            from pytest_seeded.testrun import close_window
+
+            close_window(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: Any, request: pytest.FixtureRequest
+) -> Generator[Any, Any, Any]:
+    # A fixture wider than one test sets up once for many: what it sends belongs to no one
+    # test's snapshot, so it is a stray (refused in replay) rather than the first test's.
+    running = request.node.stash.get(CALLS_KEY, None) if fixturedef.scope != "function" else None
+    if running is None:
+        return (yield)
+    from pytest_seeded.capture.routing import Stray, own
+
+    undo = own(Stray(running, f"the {fixturedef.scope}-scoped fixture {fixturedef.argname!r}"))
+    try:
+        return (yield)
+    finally:
+        undo()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -351,6 +404,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "pytest-seeded")
     for line in summary_lines(session):
         terminalreporter.write_line(line)
+    routing = sys.modules.get("pytest_seeded.capture.routing")
+    strays = list(getattr(routing, "strays", ()))
+    if strays:
+        terminalreporter.write_line(
+            f"outside any test's window, sent and not recorded: {len(strays)}"
+        )
+        for line in strays[:20]:
+            terminalreporter.write_line(f"  {line}")
 
 
 @pytest.fixture

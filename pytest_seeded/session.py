@@ -5,8 +5,10 @@ pytest stash."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 from collections import Counter
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,16 @@ class SeededSession:
     # The run's environment changes (plugin.run_environment), undone at unconfigure.
     environment: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
     _clients: FixtureClients | None = None
+    # Every client library's patch, entered once for the run by the first LLM test
+    # (capture/intercept.py) and undone at unconfigure.
+    _patches: contextlib.ExitStack | None = None
+
+    def install(self) -> None:
+        """Patch the client libraries for the rest of the run, if not done yet."""
+        if self._patches is None:
+            from pytest_seeded.capture.intercept import install
+
+            self._patches = install()
 
     def add_test(self, nodeid: str, counts: dict[str, Any], outcome: str = "passed") -> None:
         """Add one test's counts (as its teardown report carries them)."""
@@ -91,12 +103,17 @@ class SeededSession:
         if self._clients is not None:
             self._clients.close()
             self._clients = None
+        if self._patches is not None:
+            self._patches.close()
+            self._patches = None
 
 
 SESSION_KEY = pytest.StashKey[SeededSession]()
-# The running test's calls, shared by the LLM fixtures it asks for (the first one starts them),
-# and kept until its teardown is reported.
+# The running test's calls, from the start of its setup (testrun.open_window) until its teardown
+# is reported; shared by the LLM fixtures it asks for.
 CALLS_KEY: pytest.StashKey[TestCalls] = pytest.StashKey()
+# What closes the test's window at the end of its teardown.
+WINDOW_KEY: pytest.StashKey[Generator[TestCalls, None, None]] = pytest.StashKey()
 
 
 REPLAY_ENVIRONMENT = (

@@ -25,7 +25,7 @@ import pytest_seeded.report.terminal
 import pytest_seeded.report.write  # noqa: F401
 from pytest_seeded.calls import TestCalls
 from pytest_seeded.capture.credentials import PLACEHOLDER_KEY
-from pytest_seeded.capture.intercept import intercept
+from pytest_seeded.capture.intercept import window
 from pytest_seeded.capture.streams import finish_open
 from pytest_seeded.errors import NoCallWarning, SnapshotAgeWarning, SnapshotFormatError
 from pytest_seeded.hints import rerecord_command
@@ -37,7 +37,7 @@ from pytest_seeded.messages import (
     unused,
 )
 from pytest_seeded.modes import ModeRules
-from pytest_seeded.session import CALLS_KEY, SESSION_KEY
+from pytest_seeded.session import CALLS_KEY, SESSION_KEY, WINDOW_KEY
 from pytest_seeded.settings import (
     OPENAI_DEFAULT_BASE_URL,
     RunSettings,
@@ -82,31 +82,43 @@ T = TypeVar("T")
 
 
 def shared_calls(request: pytest.FixtureRequest, make: Callable[[TestCalls], T]) -> Iterator[T]:
-    """What an LLM fixture hands the test: ``make(calls)`` for the test's calls. The first LLM
-    fixture a test sets up starts them, and finishes them at teardown after the others (pytest
-    tears fixtures down in reverse); the others share them."""
+    """What an LLM fixture hands the test: ``make(calls)`` for the test's calls, which the
+    test's window started before its first fixture (open_window). A fixture asked for with
+    ``getfixturevalue`` that the window did not foresee starts them here; the window closes
+    them at teardown either way."""
     item = request.node
     running = item.stash.get(CALLS_KEY, None)
-    if running is not None:
-        yield make(running)
-        return
+    if running is None:
+        running = open_window(item)
+    yield make(running)
+
+
+def open_window(item: pytest.Item) -> TestCalls:
+    """Start the test's calls before its first fixture is set up: whatever its fixtures
+    (autouse ones, those set up before the LLM fixture), its body and its teardown send is the
+    test's."""
     # In a seed matrix, pytest_generate_tests gives one of the fixtures each run's seed.
     seed = matrix_seed(item)
+    session = item.config.stash[SESSION_KEY]
     if seed is None:
-        seed = seeds_for(item, request.config.stash[SESSION_KEY].settings)[0]
-    runner = run_test(request, seed)
+        seed = seeds_for(item, session.settings)[0]
+    session.install()
+    runner = run_test(item, seed)
     calls = next(runner)
     # Kept until the teardown's report, which says the verdicts decided at teardown.
     item.stash[CALLS_KEY] = calls
-    try:
-        yield make(calls)
-    except BaseException:
-        # make() failed (a setup error: pytest will not tear this fixture down), or pytest
-        # closed the fixture without a teardown: either way, undo the interception now.
-        del item.stash[CALLS_KEY]
-        runner.close()
-        raise
-    next(runner, None)  # the teardown: write or keep the snapshot, check what was used
+    item.stash[WINDOW_KEY] = runner
+    return calls
+
+
+def close_window(item: pytest.Item) -> None:
+    """After the test's last fixture is torn down: write or keep the snapshot, check what was
+    used."""
+    runner = item.stash.get(WINDOW_KEY, None)
+    if runner is None:
+        return
+    del item.stash[WINDOW_KEY]
+    next(runner, None)
 
 
 def sync_client(calls: TestCalls) -> OpenAI:
@@ -123,40 +135,39 @@ def async_client(calls: TestCalls) -> AsyncOpenAI:
     return calls.test.item.config.stash[SESSION_KEY].clients().async_client(calls)
 
 
-def snapshot_assertion(request: pytest.FixtureRequest) -> SnapshotAssertion:
+def snapshot_assertion(item: pytest.Item) -> SnapshotAssertion:
     """A syrupy assertion for this test that uses the plugin's extension.
 
     Built directly when syrupy's session is where syrupy's own ``snapshot`` fixture finds it:
     going through that fixture and ``use_extension`` makes two assertions per test and costs
     a replayed test about a fifth of its time. Any other syrupy layout takes the public way.
     """
-    syrupy_session = getattr(request.config, "_syrupy", None)
+    syrupy_session = getattr(item.config, "_syrupy", None)
     if syrupy_session is None:
-        snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")
+        snapshot: SnapshotAssertion = item._request.getfixturevalue("snapshot")  # type: ignore[attr-defined]
         return snapshot.use_extension(SeededSnapshotExtension)
     from syrupy.assertion import SnapshotAssertion
     from syrupy.location import PyTestLocation
 
-    option = request.config.option
+    option = item.config.option
     return SnapshotAssertion(
         update_snapshots=bool(option.update_snapshots),
         update_new_snapshots_only=bool(getattr(option, "update_new_snapshots_only", False)),
         extension_class=SeededSnapshotExtension,
-        test_location=PyTestLocation(request.node),
+        test_location=PyTestLocation(item),
         session=syrupy_session,
     )
 
 
-def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, None, None]:
-    item = request.node
-    config = request.config
+def run_test(item: pytest.Item, seed: int) -> Generator[TestCalls, None, None]:
+    config = item.config
     session = config.stash[SESSION_KEY]
     settings = session.settings
     ownership = config.stash[WATCH_KEY].ownership()
     # The seed is the assertion's index: the extension names the file from the test and the
     # seed alone (naming.py), so a seed matrix and a single --llm-seed share it.
     index = f"seed={seed}"
-    assertion = snapshot_assertion(request)
+    assertion = snapshot_assertion(item)
     location = assertion.extension.get_location(test_location=assertion.test_location, index=index)
     shown = _shown_path(location, config)
 
@@ -208,10 +219,11 @@ def run_test(request: pytest.FixtureRequest, seed: int) -> Generator[TestCalls, 
     # A mode that answers from the snapshot refuses, call by call, what must go out without a
     # key (record-new); the others refused the whole test above.
     calls.cannot_call = no_key
-    interception = intercept(calls)
+    interception = window(calls)
     try:
         yield calls
     finally:
+        calls.finished = True
         interception.close()
         try:
             finish_open(calls)

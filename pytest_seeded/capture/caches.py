@@ -59,4 +59,4 @@ class _Caches:
         return set_aside()
 
 
-ADAPTER = _Caches()
+ENVIRONMENT = _Caches()

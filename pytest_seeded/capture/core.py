@@ -2,10 +2,12 @@
 is answered here (from the snapshot, or refused) or sent, and an ``Outgoing`` takes what the
 server answered. The sync and async shells below differ only in ``await``.
 
-vcrpy is not used on the httpx paths, after measuring it: it patches dozens of classes per
-cassette (about 3.6 ms a call against 0.8 ms here), reads a whole stream before handing it on,
-so a live stream would stop being a stream, and it cannot change what is sent, which seeding
-must.
+vcrpy is not used, after measuring and attacking it: it patches dozens of classes per cassette
+(about 3.6 ms a call against 0.8 ms here), reads a whole stream before handing it on (a stream
+closed early hung), cannot change what is sent (seeding must), un-patches process-wide while a
+thread connects (force_reset: threads' requests went unrecorded), decoded gzip twice on
+requests and aiohttp, and its http.client stand-in swallowed exceptions raised under
+``with urlopen(...)``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
+from pytest_seeded.capture.routing import Owner, Stray, note_stray, owner
 from pytest_seeded.capture.streams import (
     AsyncTeeStream,
     StreamCapture,
@@ -25,7 +28,8 @@ from pytest_seeded.capture.streams import (
     decompressor,
     replay_response,
 )
-from pytest_seeded.exchange import Prepared, body_response
+from pytest_seeded.errors import NetworkInReplayError
+from pytest_seeded.exchange import Prepared, body_response, meaningful_headers
 from pytest_seeded.storage.snapshot import SSE_CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -33,9 +37,16 @@ if TYPE_CHECKING:
     from pytest_seeded.determinism import Sample
 
 # Set while the core sends a request for real: a transport below it (aiohttp's, under
-# DefaultAioHttpClient or litellm) may be one that vcrpy patches too (vcr_clients.py), and the
-# request must be handled once, not twice.
+# DefaultAioHttpClient or litellm) may be one another adapter patches too (aiohttp_seam.py),
+# and the request must be handled once, not twice.
 SENDING: ContextVar[bool] = ContextVar("pytest_seeded_sending", default=False)
+
+
+def claimed() -> Owner | None:
+    """The owner of a request a lower-level adapter (urllib3, urllib, aiohttp) sees, unless
+    the core is sending it already."""
+    return None if SENDING.get() else owner()
+
 
 SyncSend = Callable[[httpx2.Request], httpx2.Response]
 AsyncSend = Callable[[httpx2.Request], Awaitable[httpx2.Response]]
@@ -126,16 +137,26 @@ class Outgoing:
 
     def whole(self, response: httpx2.Response, body: bytes) -> httpx2.Response:
         """A whole answer, read (and decoded, once) by the client library: kept, and handed on."""
-        recorded = body_response(content_type(response), response.status_code, body)
+        recorded = body_response(
+            content_type(response),
+            response.status_code,
+            body,
+            loose=self.prepared.is_llm,
+            headers=meaningful_headers(response.headers),
+        )
         self.calls.complete(self.prepared, self.slot, recorded, self.extra)
         return rebuilt(response, self.request, httpx2.ByteStream(body))
 
 
 def begin(
-    calls: TestCalls, request: httpx2.Request, *, is_async: bool
+    calls: Owner, request: httpx2.Request, *, is_async: bool
 ) -> httpx2.Response | Outgoing | None:
-    """What becomes of a request: None to send it untouched (passthrough, telemetry), the
-    answer to hand back (from the snapshot, or a refusal), or an Outgoing to send."""
+    """What becomes of a request: None to send it untouched (passthrough, telemetry, a stray in
+    a run that sends), the answer to hand back (from the snapshot, or a refusal), or an
+    Outgoing to send."""
+    if isinstance(calls, Stray):
+        stray(calls, request)
+        return None
     if calls.passes_through(request):
         return None
     prepared = calls.prepare(request)
@@ -147,7 +168,24 @@ def begin(
     return Outgoing(calls, prepared, calls.reserve())
 
 
-def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.Response:
+def stray(found: Stray, request: httpx2.Request) -> None:
+    """A request no running test owns: refused where its test answers from the snapshot (no
+    snapshot holds it), sent and noted otherwise."""
+    url = request.url
+    what = f"{request.method} {url.scheme}://{url.netloc.decode()}{url.path}"
+    if found.calls.passes_through(request):
+        return None
+    if found.refused:
+        raise NetworkInReplayError(
+            f"pytest-seeded: {what} was refused: it was made by {found.why}, outside any test's "
+            "window, and in replay nothing leaves the process. Join the thread (or await the "
+            "task) before the test ends, or make the fixture that sends it function-scoped."
+        )
+    note_stray(found, what)
+    return None
+
+
+def handle(calls: Owner, request: httpx2.Request, send: SyncSend) -> httpx2.Response:
     step = begin(calls, request, is_async=False)
     if step is None:
         return send(request)
@@ -166,7 +204,7 @@ def handle(calls: TestCalls, request: httpx2.Request, send: SyncSend) -> httpx2.
     return step.whole(response, response.read())
 
 
-async def ahandle(calls: TestCalls, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
+async def ahandle(calls: Owner, request: httpx2.Request, send: AsyncSend) -> httpx2.Response:
     step = begin(calls, request, is_async=True)
     if step is None:
         return await send(request)

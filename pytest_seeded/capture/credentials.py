@@ -30,7 +30,7 @@ class _Placeholders:
         return set_placeholders()
 
 
-ADAPTER = _Placeholders()
+ENVIRONMENT = _Placeholders()
 
 
 def set_placeholders() -> Callable[[], None]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx2
 
 from pytest_seeded.capture.core import ahandle, handle
-from pytest_seeded.capture.routing import current
+from pytest_seeded.capture.routing import owner
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -32,7 +32,7 @@ class SeededTransport(httpx2.BaseTransport):
         self._real = real
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        calls = current()
+        calls = owner()
         if calls is None:
             raise RuntimeError(
                 "pytest-seeded: the seeded_llm client was used outside the test that asked for "

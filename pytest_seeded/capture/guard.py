@@ -1,10 +1,10 @@
-"""In replay nothing leaves the process: while a replayed test runs, every door Python offers to
-the network is guarded (TCP connect, UDP and TCP Fast Open sendto and sendmsg, every resolver
-call), and a subprocess the test starts inherits proxy variables that point its HTTP clients at
-a refusing address. What is refused fails the test, saying which host and how to fix it.
-Loopback counts (a local server is outside the process too); Unix sockets (an event loop's
-self-pipe) do not. Hosts named in ``llm_passthrough_hosts`` are let through, by name or by the
-addresses their names resolve to.
+"""In replay nothing leaves the process: for what a replayed test owns (routing.py), every door
+Python offers to the network is guarded (TCP connect, UDP and TCP Fast Open sendto and sendmsg,
+every resolver call), and a subprocess the test starts inherits proxy variables that point its
+HTTP clients at a refusing address. What is refused fails the test, saying which host and how to
+fix it. Loopback counts (a local server is outside the process too); Unix sockets (an event
+loop's self-pipe) do not. Hosts named in ``llm_passthrough_hosts`` are let through, by name or
+by the addresses their names resolve to.
 
 What Python cannot see, it cannot refuse: a C library's own sockets (libpq, uvloop's libuv), a
 subprocess that ignores proxy variables. The README says how to isolate a run fully."""
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pytest_seeded.capture.routing import Stray, owner
 from pytest_seeded.errors import NetworkInReplayError
 
 if TYPE_CHECKING:
@@ -40,30 +42,41 @@ _PROXY_VARIABLES = (
     "https_proxy",
     "all_proxy",
 )
-_guarded: TestCalls | None = None
-# Addresses that passthrough host names resolved to during the test.
+# Addresses that passthrough host names resolved to in the run.
 _resolved: set[str] = set()
 
 
+def _guarded() -> TestCalls | Stray | None:
+    """The replayed test (or the stray of one) this door is used for, if any."""
+    found = owner()
+    if found is None:
+        return None
+    calls = found.calls if isinstance(found, Stray) else found
+    return None if calls.rules.sends else found
+
+
 def _refuse(host: str, port: object) -> NetworkInReplayError:
-    calls = _guarded
+    found = _guarded()
     where = f"{host}:{port}" if port is not None else host
+    who = found.why if isinstance(found, Stray) else found.nodeid if found else "a replayed test"
     message = (
-        f"pytest-seeded: {calls.nodeid if calls else 'a replayed test'} tried to reach {where} "
-        "in replay, through a client whose requests the plugin does not record (requests, "
-        "urllib3, aiohttp used directly, a tracing exporter). Nothing leaves the process in "
-        "replay. Send that HTTP through httpx or httpx2 so it is recorded with the test, turn "
-        "the exporter off in tests, or name the host in the llm_passthrough_hosts ini option."
+        f"pytest-seeded: {who} tried to reach {where} in replay, through a client whose "
+        "requests the plugin does not record (http.client or a socket used directly, tornado, "
+        "a C library, a tracing exporter). Nothing leaves the process in replay. Send that "
+        "HTTP through a supported client (httpx, requests, urllib3, urllib, aiohttp) so it is "
+        "recorded with the test, turn the exporter off in tests, or name the host in the "
+        "llm_passthrough_hosts ini option."
     )
-    if calls is not None:
-        calls.decide("failed", message)
+    if found is not None and not isinstance(found, Stray):
+        found.decide("failed", message)
     return NetworkInReplayError(message)
 
 
 def _allowed(host: Any, port: Any) -> bool:
-    calls = _guarded
-    if calls is None:
+    found = _guarded()
+    if found is None:
         return True
+    calls = found.calls if isinstance(found, Stray) else found
     host = host.decode() if isinstance(host, bytes) else str(host)
     if host in _resolved:
         return True
@@ -148,12 +161,7 @@ def _numeric(host: Any) -> bool:
 class _Guard:
     name = "the network guard (sockets and name lookups)"
 
-    def applies(self, calls: TestCalls) -> bool:
-        return not calls.rules.sends
-
-    def enter(self, calls: TestCalls) -> Callable[[], None]:
-        global _guarded
-        _guarded = calls
+    def install(self) -> Callable[[], None]:
         _resolved.clear()
         socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
         socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
@@ -163,21 +171,26 @@ class _Guard:
         socket.gethostbyname = _lookup(_ORIGINAL_GETHOSTBYNAME)
         socket.gethostbyname_ex = _lookup(_ORIGINAL_GETHOSTBYNAME_EX)
         socket.gethostbyaddr = _lookup(_ORIGINAL_GETHOSTBYADDR)
-        undo_environment = _child_environment(calls)
+        subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
+        return _restore
 
-        def undo() -> None:
-            undo_environment()
-            _restore()
 
-        return undo
+class _ChildEnvironment:
+    name = "proxy variables for the test's subprocesses"
+
+    def applies(self, calls: TestCalls) -> bool:
+        return not calls.rules.sends
+
+    def enter(self, calls: TestCalls) -> Callable[[], None]:
+        return _child_environment(calls)
 
 
 ADAPTER = _Guard()
+ENVIRONMENT = _ChildEnvironment()
 
 
 def _restore() -> None:
-    global _guarded
-    _guarded = None
+    subprocess.Popen.__init__ = _ORIGINAL_POPEN_INIT  # type: ignore[method-assign]
     socket.socket.connect = _ORIGINAL_CONNECT  # type: ignore[method-assign]
     socket.socket.connect_ex = _ORIGINAL_CONNECT_EX  # type: ignore[method-assign]
     socket.socket.sendto = _ORIGINAL_SENDTO  # type: ignore[method-assign]
@@ -188,23 +201,47 @@ def _restore() -> None:
     socket.gethostbyaddr = _ORIGINAL_GETHOSTBYADDR
 
 
-def _child_environment(calls: TestCalls) -> Callable[[], None]:
-    """Proxy variables for the subprocesses the test starts (curl, another Python, a spawned
-    multiprocessing child): their HTTP clients go to a refusing address, except to passthrough
-    hosts. The process's own clients are answered before any proxy would be used."""
-    saved = {name: os.environ.get(name) for name in (*_PROXY_VARIABLES, "NO_PROXY", "no_proxy")}
-    for name in _PROXY_VARIABLES:
-        os.environ[name] = REFUSING_PROXY
+def _proxies(calls: TestCalls) -> dict[str, str]:
     hosts = sorted(
         {host.rsplit(":", 1)[0] if host.count(":") == 1 else host for host in calls.passthrough}
     )
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(hosts)
+    return {
+        **dict.fromkeys(_PROXY_VARIABLES, REFUSING_PROXY),
+        "NO_PROXY": ",".join(hosts),
+        "no_proxy": ",".join(hosts),
+    }
+
+
+def _child_environment(calls: TestCalls) -> Callable[[], None]:
+    """Proxy variables for the subprocesses the test starts (curl, another Python, a spawned
+    multiprocessing child): their HTTP clients go to a refusing address, except to passthrough
+    hosts. Set in the process's C environment only, which children inherit, and not in
+    ``os.environ``: the process's own clients are answered before any proxy would be used, and
+    an httpx client built with proxies in ``os.environ`` made a TLS context per proxy (0.2 s a
+    client). A child given an ``env=`` of its own gets them from the Popen patch below."""
+    saved = {name: os.environ.get(name) for name in (*_PROXY_VARIABLES, "NO_PROXY", "no_proxy")}
+    for name, value in _proxies(calls).items():
+        os.putenv(name, value)
 
     def undo() -> None:
         for name, value in saved.items():
             if value is None:
-                os.environ.pop(name, None)
+                os.unsetenv(name)
             else:
-                os.environ[name] = value
+                os.putenv(name, value)
 
     return undo
+
+
+_ORIGINAL_POPEN_INIT = subprocess.Popen.__init__
+
+
+def _popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    # args[9] is env when passed by position (args, bufsize, executable, stdin, stdout, stderr,
+    # preexec_fn, close_fds, shell, cwd, env).
+    found = _guarded()
+    env = kwargs.get("env")
+    if found is not None and env is not None and len(args) < 11:
+        calls = found.calls if isinstance(found, Stray) else found
+        kwargs["env"] = {**_proxies(calls), **env}
+    _ORIGINAL_POPEN_INIT(self, *args, **kwargs)

@@ -2,9 +2,9 @@
 and whatever its transport.
 
 The seam is ``Client._transport_for_url``, the one method every httpx2 client asks for the
-transport of each request: while a test runs, the transport it returns is wrapped, so default
-transports, mounted ones and the aiohttp transport of ``openai.DefaultAioHttpClient`` are all
-caught, sync and async, and a stream stays a stream. Transports that never leave the process
+transport of each request: for a request a test owns, the transport it returns is wrapped, so
+default transports, mounted ones and the aiohttp transport of ``openai.DefaultAioHttpClient``
+are all caught, sync and async, and a stream stays a stream. Transports that never leave the process
 (mock, ASGI, WSGI, the fixture clients') are left alone. ``_transport_for_url`` is private:
 httpx2 is bounded below its next major version in pyproject.toml.
 """
@@ -12,15 +12,12 @@ httpx2 is bounded below its next major version in pyproject.toml.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 
 from pytest_seeded.capture.core import ahandle, handle
-from pytest_seeded.capture.routing import current
-
-if TYPE_CHECKING:
-    from pytest_seeded.calls import TestCalls
+from pytest_seeded.capture.routing import Owner, owner
 
 _ORIGINAL_FOR_URL = httpx2.Client._transport_for_url
 _ORIGINAL_ASYNC_FOR_URL = httpx2.AsyncClient._transport_for_url
@@ -34,7 +31,7 @@ def in_process(transport: object) -> bool:
 
 
 class _Routed(httpx2.BaseTransport):
-    def __init__(self, real: httpx2.BaseTransport, calls: TestCalls) -> None:
+    def __init__(self, real: httpx2.BaseTransport, calls: Owner) -> None:
         self._real = real
         self._calls = calls
 
@@ -43,7 +40,7 @@ class _Routed(httpx2.BaseTransport):
 
 
 class _AsyncRouted(httpx2.AsyncBaseTransport):
-    def __init__(self, real: httpx2.AsyncBaseTransport, calls: TestCalls) -> None:
+    def __init__(self, real: httpx2.AsyncBaseTransport, calls: Owner) -> None:
         self._real = real
         self._calls = calls
 
@@ -53,7 +50,7 @@ class _AsyncRouted(httpx2.AsyncBaseTransport):
 
 def _for_url(self: httpx2.Client, url: httpx2.URL) -> httpx2.BaseTransport:
     transport = _ORIGINAL_FOR_URL(self, url)
-    calls = current()
+    calls = owner()
     if calls is None or in_process(transport):
         return transport
     return _Routed(transport, calls)
@@ -61,7 +58,7 @@ def _for_url(self: httpx2.Client, url: httpx2.URL) -> httpx2.BaseTransport:
 
 def _async_for_url(self: httpx2.AsyncClient, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
     transport = _ORIGINAL_ASYNC_FOR_URL(self, url)
-    calls = current()
+    calls = owner()
     if calls is None or in_process(transport):
         return transport
     return _AsyncRouted(transport, calls)
@@ -70,16 +67,13 @@ def _async_for_url(self: httpx2.AsyncClient, url: httpx2.URL) -> httpx2.AsyncBas
 class ForUrlAdapter:
     """The adapter of a library whose clients ask ``_transport_for_url`` for each request's
     transport (httpx2 here, legacy httpx in httpx_seam.py): the method of each client class is
-    replaced while a test runs, and put back after it."""
+    replaced for the run, and put back after it."""
 
     def __init__(self, name: str, patches: tuple[tuple[type, Callable[..., Any]], ...]) -> None:
         self.name = name
         self._patches = [(cls, cls.__dict__["_transport_for_url"], new) for cls, new in patches]
 
-    def applies(self, calls: TestCalls) -> bool:
-        return True
-
-    def enter(self, calls: TestCalls) -> Callable[[], None]:
+    def install(self) -> Callable[[], None]:
         for cls, _, new in self._patches:
             setattr(cls, "_transport_for_url", new)  # noqa: B010
         return self._restore

@@ -6,26 +6,22 @@ litellm's aiohttp transport is an httpx transport, so its async calls are caught
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 import httpx2
 
 from pytest_seeded.capture.core import ahandle, handle
 from pytest_seeded.capture.httpx2_seam import ForUrlAdapter
-from pytest_seeded.capture.routing import current
-
-if TYPE_CHECKING:
-    from pytest_seeded.calls import TestCalls
+from pytest_seeded.capture.routing import Owner, owner
 
 _ORIGINAL_FOR_URL = httpx.Client._transport_for_url
 _ORIGINAL_ASYNC_FOR_URL = httpx.AsyncClient._transport_for_url
 _IN_PROCESS = (httpx.MockTransport, httpx.ASGITransport, httpx.WSGITransport)
 
 
-def _routed_calls(url: httpx.URL, transport: object) -> TestCalls | None:
-    """The running test's calls, if this request goes to them."""
-    calls = current()
+def _routed_calls(url: httpx.URL, transport: object) -> Owner | None:
+    """The test that owns this request, if it goes to one."""
+    calls = owner()
     if calls is None or isinstance(transport, _IN_PROCESS):
         return None
     return calls
@@ -64,7 +60,7 @@ def _legacy(request: httpx2.Request) -> httpx.Request:
 
 
 class _Routed(httpx.BaseTransport):
-    def __init__(self, real: httpx.BaseTransport, calls: TestCalls) -> None:
+    def __init__(self, real: httpx.BaseTransport, calls: Owner) -> None:
         self._real = real
         self._calls = calls
 
@@ -92,7 +88,7 @@ class _Routed(httpx.BaseTransport):
 
 
 class _AsyncRouted(httpx.AsyncBaseTransport):
-    def __init__(self, real: httpx.AsyncBaseTransport, calls: TestCalls) -> None:
+    def __init__(self, real: httpx.AsyncBaseTransport, calls: Owner) -> None:
         self._real = real
         self._calls = calls
 
