@@ -11,5 +11,5 @@ PYTHON=${PYTHON:-python3}
 .venv-oldest/bin/python -m pip install -q --upgrade pip
 .venv-oldest/bin/python -m pip install -q -c devtools/oldest.txt -e '.[test]'
 # Say which versions ran, so a failure here names them.
-.venv-oldest/bin/python -m pip list 2>/dev/null | grep -iE '^(pytest|openai|httpx2|syrupy|pluggy|rapidfuzz|vcrpy) '
+.venv-oldest/bin/python -m pip list 2>/dev/null | grep -iE '^(pytest|openai|httpx2|syrupy|pluggy|rapidfuzz|aiohttp|urllib3|httpx) '
 .venv-oldest/bin/python -m pytest -n 2 tests -m "not integration and not slow" "$@"

@@ -1,0 +1,187 @@
+"""aiohttp's ``ClientSession`` used directly (openai's ``DefaultAioHttpClient`` and litellm's
+aiohttp transport go through the httpx seams, above it).
+
+The seam is a client middleware (aiohttp 3.12+), which aiohttp calls once per hop, inside its
+redirect handling: ``ClientSession._request`` is wrapped for the run to put it innermost, after
+the session's own middlewares, so they see a replayed answer as a real one. The request's body
+is read as the bytes aiohttp built (``json=``, ``data=``, forms and multipart included) and
+handed to the core; the answer comes back as aiohttp's ``ClientResponse`` whose content the
+core feeds as it arrives. ``ClientResponse``'s constructor and ``_request`` are private:
+aiohttp is bounded below its next major version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx2
+from aiohttp import ClientResponse, ClientSession, RequestInfo, streams
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from pytest_seeded.capture.core import ahandle, claimed
+
+_ORIGINAL_REQUEST = ClientSession._request
+_SUPPORTED = "middlewares" in inspect.signature(ClientSession._request).parameters
+# A parameter of ClientResponse's constructor in the newer 3.x releases only.
+_TAKES_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
+# Not the answer's: they described the bytes as the server framed or encoded them.
+_FRAMING = ("content-length", "transfer-encoding", "content-encoding")
+
+
+async def _request(self: ClientSession, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+    if claimed() is not None:
+        middlewares = kwargs.get("middlewares")
+        own = self._middlewares if middlewares is None else middlewares
+        kwargs["middlewares"] = (*own, _middleware)
+    return await _ORIGINAL_REQUEST(self, method, url, *args, **kwargs)
+
+
+async def _middleware(req: Any, handler: Any) -> ClientResponse:
+    found = claimed()
+    if found is None:
+        return await handler(req)  # type: ignore[no-any-return]
+    body = req.body
+    raw = await body.as_bytes() if body else b""
+    request = httpx2.Request(
+        req.method, str(req.url), headers=list(req.headers.items()), content=raw
+    )
+
+    async def send(out: httpx2.Request) -> httpx2.Response:
+        content = out.read()
+        if content != raw:
+            await req.update_body(content)
+        for name in ("accept-encoding", "connection"):
+            if name in out.headers:
+                req.headers[name] = out.headers[name]
+        real = await handler(req)
+        decoded = getattr(getattr(real, "_session", None), "_auto_decompress", True)
+        headers = [
+            (k, v)
+            for k, v in real.headers.items()
+            # aiohttp decoded the bytes already: the core must not decode them again.
+            if not (decoded and k.lower() == "content-encoding")
+        ]
+        return httpx2.Response(
+            real.status,
+            headers=headers,
+            stream=_RawStream(real),
+            extensions={"reason_phrase": (real.reason or "").encode("latin-1", "replace")},
+        )
+
+    answer = await ahandle(found, request, send)
+    return _response(req, answer)
+
+
+class _RawStream(httpx2.AsyncByteStream):
+    def __init__(self, response: ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.content.iter_any():
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class _NoConnection:
+    """What a StreamReader asks of its protocol: flow control, which a fed answer needs not."""
+
+    _reading_paused = False
+    # Read as "more may come": the core feeds the content as it arrives.
+    connected = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        pass
+
+
+class _Answered(ClientResponse):
+    """A ClientResponse whose content the core's answer feeds; closing or releasing it early
+    closes the answer there (a stream is kept as far as the code read it)."""
+
+    _feeder: asyncio.Task[None] | None = None
+    _answer: httpx2.Response | None = None
+
+    def _stop(self) -> None:
+        if self._feeder is not None and not self._feeder.done():
+            self._feeder.cancel()
+
+    def close(self) -> None:
+        self._stop()
+        super().close()
+
+    def release(self) -> Any:
+        self._stop()
+        return super().release()
+
+
+def _response(req: Any, answer: httpx2.Response) -> ClientResponse:
+    loop = asyncio.get_running_loop()
+    url = URL(str(req.url))
+    extra: dict[str, Any] = {"stream_writer": _Written()} if _TAKES_STREAM_WRITER else {}
+    response = _Answered(
+        req.method,
+        url,
+        writer=None,
+        continue100=None,
+        timer=None,  # type: ignore[arg-type]
+        request_info=RequestInfo(url, req.method, req.headers, url),
+        traces=[],
+        loop=loop,
+        session=None,  # type: ignore[arg-type]
+        **extra,
+    )
+    response.status = answer.status_code
+    response.reason = answer.reason_phrase
+    headers = CIMultiDict(
+        (k, v) for k, v in answer.headers.multi_items() if k.lower() not in _FRAMING
+    )
+    response._headers = CIMultiDictProxy(headers)
+    response._raw_headers = tuple((k.encode(), v.encode()) for k, v in headers.items())
+    content = streams.StreamReader(_NoConnection(), 2**16, loop=loop)  # type: ignore[arg-type]
+    response.content = content
+    response._feeder = loop.create_task(_feed(answer, content))
+    return response
+
+
+class _Written:
+    output_size = 0
+
+
+async def _feed(answer: httpx2.Response, content: streams.StreamReader) -> None:
+    try:
+        async for chunk in answer.aiter_raw():
+            content.feed_data(chunk)
+        content.feed_eof()
+    except BaseException as exc:
+        if not isinstance(exc, asyncio.CancelledError):
+            content.set_exception(exc)
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await answer.aclose()
+
+
+class _Adapter:
+    name = "aiohttp 3.12+ (ClientSession)"
+
+    def install(self) -> Callable[[], None]:
+        if not _SUPPORTED:
+            return lambda: None
+        ClientSession._request = _request  # type: ignore[method-assign,assignment]
+
+        def undo() -> None:
+            ClientSession._request = _ORIGINAL_REQUEST  # type: ignore[method-assign]
+
+        return undo
+
+
+ADAPTER = _Adapter()

@@ -1,0 +1,55 @@
+"""What the adapters share: a request body of any form as the bytes that go out, and an answer
+handed to a library that reads a file (urllib3, http.client) as one, chunk by chunk."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+def request_bytes(body: Any) -> bytes:
+    """The bytes a body sends: bytes or text as they are (text as UTF-8, as the clients encode
+    it), a file read to its end, an iterable's chunks joined."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if hasattr(body, "read"):
+        return request_bytes(body.read())
+    if isinstance(body, Iterable):
+        return b"".join(request_bytes(chunk) for chunk in body)
+    raise TypeError(f"pytest-seeded: cannot read a request body of type {type(body).__name__}")
+
+
+class ChunkReader(io.RawIOBase):
+    """A file over an answer's chunks; closing it closes the answer, read to its end or not
+    (a stream the code closes early is kept as far as it read: streams.py)."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._left = b""
+        self._close = close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._close()
+            finally:
+                super().close()
