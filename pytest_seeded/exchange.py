@@ -5,6 +5,7 @@ answer's body as it is stored. Every capture adapter converts into this at its s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from pytest_seeded.apis.endpoints import SDK_OTHER, Endpoint, classify, seeded, 
 from pytest_seeded.apis.forms import stored_body
 from pytest_seeded.apis.wire import SSEParser
 from pytest_seeded.storage.scrub import (
+    is_secret_param,
     public_path,
     public_url,
     scrub_fields,
@@ -23,7 +25,9 @@ from pytest_seeded.storage.scrub import (
     sent_secrets,
 )
 from pytest_seeded.storage.snapshot import (
+    BODY_FORMATS,
     JSON_CONTENT_TYPE,
+    JSON_FORMS,
     SSE_CONTENT_TYPE,
     RecordedRequest,
     RecordedResponse,
@@ -54,9 +58,8 @@ def prepare(
     scrub: frozenset[str],
     hook: Any,
 ) -> Prepared:
-    """The request as it is sent and as it is stored. ``seed=None`` for a client whose request
-    cannot be changed on its way out (vcr_clients.py): stored as sent. ``sends=False`` (replay)
-    builds only the stored form."""
+    """The request as it is sent and as it is stored. ``seed=None`` leaves the body as the code
+    built it. ``sends=False`` (replay) builds only the stored form."""
     raw = request.read()
     body = stored_body(raw, request.headers.get("content-type", ""))
     url = request.url
@@ -119,54 +122,121 @@ def stored_answer(
         stored["body"] = scrub_values(scrub_fields(stored["body"], scrub), prepared.secrets)
     if "events" in stored:
         stored["events"] = scrub_stream(scrub_fields(stored["events"], scrub), prepared.secrets)
+    if "headers" in stored:
+        stored["headers"] = _public_headers(stored["headers"], prepared, scrub)
     hook.pytest_seeded_scrub(request=prepared.recorded.to_json(), response=stored)
-    return RecordedResponse(
-        int(stored["status"]),
-        str(stored["content_type"]),
+    return dataclasses.replace(
+        response,
+        status=int(stored["status"]),
+        content_type=str(stored["content_type"]),
         body=stored.get("body"),
         events=stored.get("events"),
+        headers=stored.get("headers"),
     )
 
 
-def whole_answer(content_type: str, status: int, body: bytes) -> RecordedResponse:
+def _public_headers(
+    headers: dict[str, str], prepared: Prepared, scrub: frozenset[str]
+) -> dict[str, str]:
+    """A redirect's Location without user info or credential-named query parameters (a signed
+    URL's signature), and without any credential the request carried."""
+    public = dict(headers)
+    location = public.get("location")
+    if location is not None:
+        url = prepared.request.url.join(location)
+        secret = url.userinfo or any(is_secret_param(k) or k in scrub for k in url.params)
+        if secret:  # otherwise kept as the server wrote it: the code follows that string
+            public["location"] = (
+                public_url(url, scrub) if "://" in location else public_path(url, scrub)
+            )
+    kept: dict[str, str] = scrub_values(public, prepared.secrets)
+    return kept
+
+
+def whole_answer(
+    content_type: str, status: int, body: bytes, *, loose: bool = False
+) -> RecordedResponse:
     """An answer read whole, a stream's events included."""
     if content_type != SSE_CONTENT_TYPE:
-        return body_response(content_type, status, body)
-    parser = SSEParser()
+        return body_response(content_type, status, body, loose=loose)
+    parser = SSEParser(exact=not loose)
     parser.feed(body)
     parser.close()
     return RecordedResponse(status, SSE_CONTENT_TYPE, events=parser.events)
 
 
-def body_response(content_type: str, status: int, body: bytes) -> RecordedResponse:
-    """A whole (not streamed) answer as it is stored: JSON as JSON, text as text, and bytes that
-    are not UTF-8 text as base64, so they replay byte for byte."""
+# The answer headers that carry meaning to the code: where a redirect goes, when to retry.
+MEANINGFUL_HEADERS = ("location", "retry-after")
+
+
+def meaningful_headers(headers: httpx2.Headers) -> dict[str, str] | None:
+    kept = {name: headers[name] for name in MEANINGFUL_HEADERS if name in headers}
+    return kept or None
+
+
+def body_response(
+    content_type: str,
+    status: int,
+    body: bytes,
+    *,
+    loose: bool = False,
+    headers: dict[str, str] | None = None,
+) -> RecordedResponse:
+    """A whole (not streamed) answer as it is stored, readably only where that form gives the
+    same bytes back: JSON as JSON (in the form the server wrote it), text as text, anything else
+    as base64. ``loose`` (an LLM API's answer, which the SDK parses) keeps JSON as JSON in any
+    form: the snapshot is read for its fields."""
     content_type = content_type or JSON_CONTENT_TYPE
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return RecordedResponse(
-            status, content_type, body={"base64": base64.b64encode(body).decode()}
-        )
-    parsed: Any
+        encoded = {"base64": base64.b64encode(body).decode()}
+        return _kept(status, content_type, encoded, "base64", headers, body)
     try:
         parsed = json.loads(text)
     except ValueError:
-        parsed = text
-    return RecordedResponse(status, content_type, body=parsed)
+        return _kept(status, content_type, text, "text", headers, body)
+    for form in BODY_FORMATS - {"text", "base64"}:
+        if _dumped(parsed, form) == body:
+            return _kept(status, content_type, parsed, form, headers, body)
+    if loose:
+        return RecordedResponse(status, content_type, body=parsed, headers=headers)
+    return _kept(status, content_type, text, "text", headers, body)
+
+
+def _kept(
+    status: int,
+    content_type: str,
+    body: Any,
+    form: str,
+    headers: dict[str, str] | None,
+    original: bytes,
+) -> RecordedResponse:
+    # The format is written only where the reading of older files would give other bytes.
+    plain = RecordedResponse(status, content_type, body=body, headers=headers)
+    if body_bytes(plain) == original:
+        return plain
+    return RecordedResponse(status, content_type, body=body, format=form, headers=headers)
+
+
+def _dumped(body: Any, form: str) -> bytes:
+    name = form.removesuffix("+newline")
+    text = json.dumps(body, **JSON_FORMS[name]) + ("\n" if name != form else "")
+    # A lone surrogate (valid JSON) goes back as the JSON escape the server sent.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def body_bytes(response: RecordedResponse) -> bytes:
     """The bytes a stored whole answer replays as (the inverse of body_response)."""
-    body = response.body
-    if isinstance(body, str):
-        return body.encode("utf-8", "backslashreplace")
-    if (
-        isinstance(body, dict)
+    body, form = response.body, response.format
+    if form == "text" or (form is None and isinstance(body, str)):
+        return str(body).encode("utf-8", "backslashreplace")
+    if form == "base64" or (
+        form is None
+        and isinstance(body, dict)
         and list(body) == ["base64"]
         and "json" not in response.content_type
         and isinstance(body["base64"], str)
     ):
         return base64.b64decode(body["base64"])
-    # A lone surrogate (valid JSON) goes back as the JSON escape the server sent.
-    return json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return _dumped(body, form or "json")

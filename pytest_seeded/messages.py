@@ -103,23 +103,6 @@ def cut_stream(test: TestContext, number: int, events: int, end: str) -> str:
     )
 
 
-def stream_left_open(test: TestContext, number: int) -> str:
-    return (
-        f"pytest-seeded: the stream of call #{number} of {test.nodeid} was "
-        "neither read to its end nor closed, so it was not recorded or compared. "
-        "Read it to the end, or close it in the test (`async with` the stream, or "
-        "`await stream.close()`)."
-    )
-
-
-def stream_unreadable(test: TestContext, number: int, exc: BaseException) -> str:
-    return (
-        f"pytest-seeded: the stream of call #{number} of {test.nodeid} was "
-        f"left unread; reading the rest of it at teardown failed ({exc!r}), so it was "
-        "not recorded or compared."
-    )
-
-
 def no_call(test: TestContext, mode: str, did: str) -> str:
     return (
         f"pytest-seeded: {test.nodeid} asked for the plugin but made no LLM call it "

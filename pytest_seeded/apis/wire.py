@@ -20,7 +20,11 @@ class SSEParser:
     even when one event spans many chunks (a 40 MB event once took 43 s, quadratic).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, exact: bool = False) -> None:
+        # exact (a stream that is not an LLM API's): every field kept as the server wrote it,
+        # data as its text, ids, retry times and comments too, so it replays byte for byte.
+        # Otherwise data is parsed JSON where it is JSON, for the readers.
+        self._exact = exact
         self._buffer = bytearray()
         # Where the search for the next blank line resumes: all before it has none.
         self._scanned = 0
@@ -59,8 +63,13 @@ class SSEParser:
     def _add(self, block: bytes) -> None:
         name: str | None = None
         data_lines: list[str] = []
+        fields: dict[str, Any] = {}
         for line in block.decode("utf-8", errors="replace").split("\n"):
-            if not line or line.startswith(":"):
+            if not line:
+                continue
+            if line.startswith(":"):
+                if self._exact:
+                    fields.setdefault("comments", []).append(line[1:])
                 continue
             key, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
@@ -68,26 +77,37 @@ class SSEParser:
                 data_lines.append(value)
             elif key == "event":
                 name = value
-        if not data_lines and name is None:
+            elif key in ("id", "retry") and self._exact:
+                fields[key] = value
+        if not data_lines and name is None and not fields:
             return
         raw = "\n".join(data_lines)
         event: dict[str, Any] = {}
         if name is not None:
             event["event"] = name
-        try:
-            event["data"] = json.loads(raw)
-        except ValueError:
-            event["data"] = raw
+        event.update(fields)
+        if self._exact:
+            if data_lines:
+                event["data"] = raw
+        else:
+            try:
+                event["data"] = json.loads(raw)
+            except ValueError:
+                event["data"] = raw
         self.events.append(event)
 
 
 def encode_sse(events: list[dict[str, Any]]) -> Iterator[bytes]:
     for event in events:
-        data = event.get("data")
-        text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-        head = f"event: {event['event']}\n" if "event" in event else ""
-        # SSE's three line endings: a CR left inside a data line would end it on replay.
-        lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
+        head = "".join(f":{comment}\n" for comment in event.get("comments", ()))
+        head += f"event: {event['event']}\n" if "event" in event else ""
+        head += "".join(f"{key}: {event[key]}\n" for key in ("id", "retry") if key in event)
+        lines = ""
+        if "data" in event:
+            data = event["data"]
+            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+            # SSE's three line endings: a CR left inside a data line would end it on replay.
+            lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
         yield f"{head}{lines}\n".encode("utf-8", "backslashreplace")
 
 

@@ -12,7 +12,7 @@ import httpx2
 
 from pytest_seeded.apis.wire import SSEParser, encode_sse
 from pytest_seeded.exchange import Prepared, body_bytes
-from pytest_seeded.messages import cut_stream, stream_left_open, stream_unreadable
+from pytest_seeded.messages import cut_stream
 from pytest_seeded.storage.snapshot import SSE_CONTENT_TYPE, RecordedResponse
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class StreamCapture:
         self._prepared = prepared
         self._status = status
         self._extra = extra
-        self._parser = SSEParser()
+        self._parser = SSEParser(exact=prepared.endpoint is None)
         self._decompress = decompress
         self.done = False
         self.slot = slot
@@ -64,6 +64,18 @@ class StreamCapture:
         recorded = RecordedResponse(self._status, SSE_CONTENT_TYPE, events=events)
         self._calls.complete(self._prepared, self.slot, recorded, self._extra)
 
+    def cut(self) -> None:
+        """The code closed the stream (or left it) before its end: kept as far as it read,
+        whole events only, marked so, and replayed the same way. Nothing waits for the rest:
+        an endless stream (a log tail, a watch) has none."""
+        if self.done:
+            return
+        self.done = True
+        recorded = RecordedResponse(
+            self._status, SSE_CONTENT_TYPE, events=self._parser.events, cut_by_client=True
+        )
+        self._calls.complete(self._prepared, self.slot, recorded, self._extra)
+
 
 class TeeStream(httpx2.SyncByteStream):
     """Hands each chunk on as it arrives while keeping a copy."""
@@ -78,30 +90,20 @@ class TeeStream(httpx2.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         assert isinstance(self._inner, httpx2.SyncByteStream)
         self._iterator = iter(self._inner)
-        for chunk in self._iterator:
-            yield self.capture.take(chunk)
+        try:
+            for chunk in self._iterator:
+                yield self.capture.take(chunk)
+        except Exception:
+            # The server broke the stream off: not the client's cut. finish() says whether what
+            # came is a whole answer.
+            self.capture.finish()
+            raise
         self.capture.finish()
 
-    def drain(self) -> None:
-        """Read what the test left unread (from where it stopped, or all of it)."""
-        assert isinstance(self._inner, httpx2.SyncByteStream)
-        try:
-            for chunk in self._iterator if self._iterator is not None else self._inner:
-                self.capture.take(chunk)
-            self.capture.finish()
-        finally:
-            self._inner.close()
-
     def close(self) -> None:
-        # A caller that stops reading early still gets the whole stream recorded: read the rest.
-        try:
-            if self._iterator is not None:
-                for chunk in self._iterator:
-                    self.capture.take(chunk)
-                self.capture.finish()
-        finally:
-            assert isinstance(self._inner, httpx2.SyncByteStream)
-            self._inner.close()
+        self.capture.cut()
+        assert isinstance(self._inner, httpx2.SyncByteStream)
+        self._inner.close()
 
 
 class AsyncTeeStream(httpx2.AsyncByteStream):
@@ -115,39 +117,30 @@ class AsyncTeeStream(httpx2.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         assert isinstance(self._inner, httpx2.AsyncByteStream)
         self._iterator = self._inner.__aiter__()
-        async for chunk in self._iterator:
-            yield self.capture.take(chunk)
+        try:
+            async for chunk in self._iterator:
+                yield self.capture.take(chunk)
+        except Exception:
+            self.capture.finish()
+            raise
         self.capture.finish()
 
-    def drain(self) -> None:
-        raise RuntimeError("an async stream is read in its event loop")  # see finish_open
+    def close(self) -> None:
+        # At teardown there is no event loop to close the connection in: it is dropped.
+        self.capture.cut()
 
     async def aclose(self) -> None:
-        try:
-            if self._iterator is not None:
-                async for chunk in self._iterator:
-                    self.capture.take(chunk)
-                self.capture.finish()
-        finally:
-            assert isinstance(self._inner, httpx2.AsyncByteStream)
-            await self._inner.aclose()
+        self.capture.cut()
+        assert isinstance(self._inner, httpx2.AsyncByteStream)
+        await self._inner.aclose()
 
 
 def finish_open(calls: TestCalls) -> None:
-    """At teardown: read the rest of every stream the test left unread and unclosed, so it is
-    recorded or compared within its own test; an async one cannot be read without the test's
-    event loop, so it fails the test, saying how to close it."""
+    """At teardown: a stream the test left unread and unclosed is kept as far as it was read
+    (cut by the client), and closed."""
     for stream in calls.open_streams:
-        capture = stream.capture
-        if capture.done:
-            continue
-        if stream.is_async:
-            calls.decide("failed", stream_left_open(calls.test, capture.slot + 1))
-            continue
-        try:
-            stream.drain()
-        except Exception as exc:
-            calls.decide("failed", stream_unreadable(calls.test, capture.slot + 1, exc))
+        if not stream.capture.done:
+            stream.close()
 
 
 class ReplayStream(httpx2.SyncByteStream):
@@ -172,7 +165,7 @@ def replay_response(
 ) -> httpx2.Response:
     """The HTTP answer a recorded response replays as: its status, content type and body, or
     its events as a stream, chunk by chunk."""
-    headers = {"content-type": response.content_type}
+    headers = {"content-type": response.content_type, **(response.headers or {})}
     stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
     if response.events is not None:
         stream = AsyncReplayStream(response.events) if is_async else ReplayStream(response.events)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections import Counter
@@ -33,7 +34,7 @@ JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RecordedRequest:
     method: str
     # An LLM call's path (and query), without the host: the same recording serves any server.
@@ -46,14 +47,50 @@ class RecordedRequest:
         where = "url" if self.is_http else "path"
         return {"method": self.method, where: self.path, "body": self.body}
 
+    @functools.cached_property
+    def _key(self) -> tuple[str, str, bool, str]:
+        # Compared as JSON text: in Python true == 1 and 1.0 == 1, and a request that changed
+        # so must not match the recording of the other.
+        body = json.dumps(self.body, sort_keys=True, ensure_ascii=False, default=repr)
+        return (self.method, self.path, self.is_http, body)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordedRequest) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+
+# How a stored body is written back as bytes (exchange.body_bytes): JSON in one of the forms
+# servers write it (spacing, ASCII escapes, indentation, a final newline), text, or base64.
+JSON_FORMS: dict[str, dict[str, Any]] = {
+    "json": {"ensure_ascii": False},
+    "json-ascii": {},
+    "json-compact": {"separators": (",", ":"), "ensure_ascii": False},
+    "json-compact-ascii": {"separators": (",", ":")},
+    "json-indent": {"indent": 2, "ensure_ascii": False},
+    "json-indent-ascii": {"indent": 2},
+}
+BODY_FORMATS = frozenset(
+    {"text", "base64", *JSON_FORMS, *(f"{name}+newline" for name in JSON_FORMS)}
+)
+
 
 @dataclass(frozen=True)
 class RecordedResponse:
     status: int
     content_type: str
     body: Any = None
-    # For streams: each SSE event as {"data": parsed JSON or raw text} (plus "event" if named).
+    # For streams: each SSE event as {"data": parsed JSON or raw text} (plus "event" if named,
+    # and "id", "retry" and "comments" where the server sent them).
     events: list[dict[str, Any]] | None = None
+    # How the body's bytes are written back (exchange.body_bytes): None for the reading older
+    # files have (text as text, {"base64": ...} as bytes, anything else as JSON).
+    format: str | None = None
+    # The headers that carry meaning to the code (Location, Retry-After), by lower-case name.
+    headers: dict[str, str] | None = None
+    # A stream the code closed before its end: kept as far as the code read it.
+    cut_by_client: bool = False
 
     @property
     def is_stream(self) -> bool:
@@ -61,9 +98,15 @@ class RecordedResponse:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "content_type": self.content_type}
+        if self.headers:
+            out["headers"] = self.headers
         if self.events is not None:
             out["events"] = self.events
+            if self.cut_by_client:
+                out["cut_by_client"] = True
         else:
+            if self.format is not None:
+                out["format"] = self.format
             out["body"] = self.body
         return out
 
@@ -381,12 +424,28 @@ def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> R
             f"{where}.response.content_type: {content_type!a} cannot be an HTTP header "
             "(printable ASCII only)",
         )
+    headers = _headers(resp.get("headers"), path, f"{where}.response.headers")
     if "events" in resp:
         events = _need(resp, "events", list, path, f"{where}.response")
         for n, event in enumerate(events):
-            if not isinstance(event, dict) or "data" not in event:
+            if not isinstance(event, dict) or not ("data" in event or _event_fields(event)):
                 raise SnapshotFormatError(
                     path, f"{where}.response.events[{n}]: expected an object with 'data'"
+                )
+            for key in ("id", "retry"):
+                if key in event and (
+                    not isinstance(event[key], str) or _LINE_END.search(event[key])
+                ):
+                    raise SnapshotFormatError(
+                        path, f"{where}.response.events[{n}].{key}: expected a string on one line"
+                    )
+            comments = event.get("comments", [])
+            if not isinstance(comments, list) or not all(
+                isinstance(c, str) and not _LINE_END.search(c) for c in comments
+            ):
+                raise SnapshotFormatError(
+                    path,
+                    f"{where}.response.events[{n}].comments: expected a list of one-line strings",
                 )
             name = event.get("event")
             if "event" in event and (not isinstance(name, str) or _LINE_END.search(name)):
@@ -395,7 +454,14 @@ def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> R
                     f"{where}.response.events[{n}].event: {name!r} cannot be replayed as an "
                     "event name (a string on one line)",
                 )
-        response = RecordedResponse(status, content_type, events=events)
+        cut = resp.get("cut_by_client", False)
+        if not isinstance(cut, bool):
+            raise SnapshotFormatError(
+                path, f"{where}.response.cut_by_client: expected true or false, got {_kind(cut)}"
+            )
+        response = RecordedResponse(
+            status, content_type, events=events, headers=headers, cut_by_client=cut
+        )
     elif "body" in resp:
         body = resp["body"]
         if _is_base64_body(body, content_type):
@@ -407,11 +473,35 @@ def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> R
                     f"{where}.response.body.base64: not valid base64, so the bytes it stands "
                     "for cannot be replayed",
                 ) from None
-        response = RecordedResponse(status, content_type, body=body)
+        form = resp.get("format")
+        if form is not None and form not in BODY_FORMATS:
+            raise SnapshotFormatError(
+                path,
+                f"{where}.response.format: {form!r} is not one of "
+                f"{', '.join(sorted(BODY_FORMATS))}",
+            )
+        response = RecordedResponse(status, content_type, body=body, format=form, headers=headers)
     else:
         raise SnapshotFormatError(path, f"{where}.response: needs 'body' or 'events'")
     output = "" if request.is_http else _need(raw, "output", str, path, where)
     return RecordedCall(request, response, identity["fingerprint"], output, identity["model"])
+
+
+def _event_fields(event: dict[str, Any]) -> bool:
+    return any(key in event for key in ("event", "id", "retry", "comments"))
+
+
+def _headers(raw: Any, path: str, where: str) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and (k + v).isascii() and (k + v).isprintable()
+        for k, v in raw.items()
+    ):
+        raise SnapshotFormatError(
+            path, f"{where}: expected an object of header names to values (printable ASCII)"
+        )
+    return raw
 
 
 def _is_base64_body(body: Any, content_type: str) -> bool:
