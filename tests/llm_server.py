@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 WORDS = (
     "rain falls softly on the quiet harbour while lanterns glow and gulls drift over grey "
@@ -167,7 +168,69 @@ class _Handler(BaseHTTPRequestHandler):
         body = None if raw is None else raw.decode("utf-8", "replace")
         self._send_json(200, {"url": self.path, "headers": echoed, "body": body})
 
+    def _raw(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _wire(self) -> bool:
+        """A tool's answers as servers write them, byte for byte: encoded whatever the client
+        asked for, redirected, in odd forms, or streamed without end."""
+        path, _, query = self.path.partition("?")
+        params = parse_qs(query, keep_blank_values=True)
+        state = self.server.state
+        if path not in ("/gzip", "/deflate", "/redirect", "/raw", "/sseid", "/forever", "/bytes"):
+            return False
+        with state.lock:
+            state.requests.append(ReceivedRequest("GET", self.path, dict(self.headers), None))
+        if path in ("/gzip", "/deflate"):
+            data = json.dumps({path[1:]: True, "q": params.get("q", [""])[0]}).encode()
+            packed = gzip.compress(data) if path == "/gzip" else zlib.compress(data)
+            self._raw(
+                200, packed, [("content-type", "application/json"), ("content-encoding", path[1:])]
+            )
+        elif path == "/redirect":
+            where = params.get("to", ["/raw?b=redirected&ct=text/plain"])[0]
+            self._raw(302, b"", [("location", where)])
+        elif path == "/raw":
+            headers = [("content-type", params.get("ct", ["text/plain"])[0])]
+            headers += [tuple(h.split(":", 1)) for h in params.get("h", [])]  # type: ignore[misc]
+            status = int(params.get("status", ["200"])[0])
+            self._raw(status, params.get("b", [""])[0].encode("utf-8", "surrogateescape"), headers)
+        elif path == "/bytes":
+            self._raw(200, bytes(range(256)), [("content-type", "application/octet-stream")])
+        elif path == "/sseid":
+            body = b': hello\nid: 7\nretry: 100\ndata: 1.10\n\nid: 8\ndata: {"a":1}\n\n'
+            self._raw(200, body, [("content-type", "text/event-stream")])
+        else:  # /forever: an endless feed (a log tail, a watch), until the client goes
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for n in range(100_000):
+                    self.wfile.write(f"data: tick{n}\n\n".encode())
+                    self.wfile.flush()
+                    time.sleep(0.01)
+            except OSError:
+                pass
+        return True
+
+    def do_PUT(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        raw = self.rfile.read(length)
+        if self.path.startswith("/echo"):
+            self._echo(raw)
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
     def do_GET(self) -> None:
+        if self._wire():
+            return
         if self.path.startswith("/echo"):
             self._echo(None)
             return
@@ -648,4 +711,4 @@ class LLMServer:
         self._server.server_close()
 
     def seeds_received(self) -> list[Any]:
-        return [r.body.get("seed") for r in self.state.requests]
+        return [r.body.get("seed") for r in self.state.requests if isinstance(r.body, dict)]
