@@ -448,3 +448,45 @@ def test_the_whole_test_item_is_the_window(
     imported = next(t for name, t in snapshots.items() if "import_thread" in name)
     urls = [c["request"]["url"].rsplit("=", 1)[1] for c in json.loads(imported)["calls"]]
     assert urls == ["autouse", "teardown"]
+
+
+TELEMETRY = """
+import asyncio, os, urllib.request
+import aiohttp, requests
+ROOT = os.environ["TOOL_ROOT"]
+URL = ROOT + "/v1/traces/ingest"
+
+def test_requests(seeded_calls):
+    requests.post(URL, json={"spans": [1]}, timeout=5)
+
+def test_urllib(seeded_calls):
+    req = urllib.request.Request(URL, data=b'{"spans": [1]}', method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=5).read()
+    except urllib.error.HTTPError:
+        pass  # the loopback server does not know the path; what matters is where it went
+
+def test_aiohttp(seeded_calls):
+    async def main():
+        async with aiohttp.ClientSession() as s, s.post(URL, json={"spans": [1]}) as r:
+            await r.read()
+    asyncio.run(main())
+"""
+
+
+def test_telemetry_through_any_client_is_never_recorded(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redteam 23: telemetry sent through requests was recorded, then failed every replay; the
+    # in-process answer replay gives it must reach each client as a body it can read.
+    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
+    # Nothing but telemetry: the plugin says so (NoCallWarning), which is not what is tested.
+    project.write_ini(QUIET + "    ignore::pytest_seeded.NoCallWarning\n")
+    project.pytester.makepyfile(test_telemetry=TELEMETRY)
+    project.run("--llm-mode=record").assert_outcomes(passed=3)
+    for text in project.snapshots().values():
+        assert json.loads(text)["calls"] == []
+    sent = len(project.server.state.requests)
+    project.offline()
+    project.run().assert_outcomes(passed=3)
+    assert len(project.server.state.requests) == sent

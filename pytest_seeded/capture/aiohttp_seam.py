@@ -23,6 +23,7 @@ from aiohttp import ClientResponse, ClientSession, RequestInfo, streams
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from pytest_seeded.capture.bodies import araw_chunks
 from pytest_seeded.capture.core import ahandle, claimed
 
 _ORIGINAL_REQUEST = ClientSession._request
@@ -158,7 +159,7 @@ class _Written:
 
 async def _feed(answer: httpx2.Response, content: streams.StreamReader) -> None:
     try:
-        async for chunk in answer.aiter_raw():
+        async for chunk in araw_chunks(answer):
             content.feed_data(chunk)
         content.feed_eof()
     except BaseException as exc:

@@ -4,8 +4,10 @@ handed to a library that reads a file (urllib3, http.client) as one, chunk by ch
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
+
+import httpx2
 
 
 def request_bytes(body: Any) -> bytes:
@@ -22,6 +24,22 @@ def request_bytes(body: Any) -> bytes:
     if isinstance(body, Iterable):
         return b"".join(request_bytes(chunk) for chunk in body)
     raise TypeError(f"pytest-seeded: cannot read a request body of type {type(body).__name__}")
+
+
+def raw_chunks(answer: httpx2.Response) -> Iterator[bytes]:
+    """An answer's bytes as they come; one built with its content (a refusal, telemetry's
+    answer) holds them already."""
+    if answer.is_stream_consumed:
+        return iter((answer.content,))
+    return answer.iter_raw()
+
+
+async def araw_chunks(answer: httpx2.Response) -> AsyncIterator[bytes]:
+    if answer.is_stream_consumed:
+        yield answer.content
+        return
+    async for chunk in answer.aiter_raw():
+        yield chunk
 
 
 class ChunkReader(io.RawIOBase):

@@ -20,7 +20,7 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
 
-from pytest_seeded.capture.bodies import ChunkReader, request_bytes
+from pytest_seeded.capture.bodies import ChunkReader, raw_chunks, request_bytes
 from pytest_seeded.capture.core import claimed, handle
 
 _SUPPORTED = int(importlib.metadata.version("urllib3").split(".")[0]) == 2
@@ -83,7 +83,7 @@ def _make_request(
 
     answer = handle(found, request, send)
     return HTTPResponse(
-        body=ChunkReader(answer.iter_raw(), answer.close),
+        body=ChunkReader(raw_chunks(answer), answer.close),
         headers=urllib3.HTTPHeaderDict(answer.headers.multi_items()),
         status=answer.status_code,
         version=11,

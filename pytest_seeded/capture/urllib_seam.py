@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx2
 
-from pytest_seeded.capture.bodies import ChunkReader, request_bytes
+from pytest_seeded.capture.bodies import ChunkReader, raw_chunks, request_bytes
 from pytest_seeded.capture.core import claimed, handle
 
 _ORIGINAL = urllib.request.AbstractHTTPHandler.do_open
@@ -65,7 +65,7 @@ def _do_open(
     head += [f"{k}: {v}" for k, v in answer.headers.multi_items() if k.lower() not in _FRAMING]
     # Read to the end of the bytes: no length, so http.client reads until the answer ends.
     head.append("Connection: close")
-    wire = ChunkReader(_framed(head, answer.iter_raw()), answer.close)
+    wire = ChunkReader(_framed(head, raw_chunks(answer)), answer.close)
     response = http.client.HTTPResponse(_Socket(wire), method=req.get_method(), url=req.full_url)  # type: ignore[arg-type]
     response.begin()
     # As do_open sets them.
