@@ -186,6 +186,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "llm_keep_identities",
+        "how many identities (fingerprint and model) a call keeps answers for, the newest "
+        "first; the oldest go when a re-record adds one (default 3)",
+        default="",
+    )
+    parser.addini(
         "llm_base_url",
         "OpenAI-compatible base URL for the LLM fixtures when OPENAI_BASE_URL is not set",
         default="",

@@ -67,6 +67,11 @@ def drift_type(value: str) -> str:
     return value
 
 
+# A call answered by a provider that serves one model from several backends keeps each one's
+# answer; three covers a rollout (old, new, and one more) without growing a file forever.
+DEFAULT_KEEP_IDENTITIES = 3
+
+
 def repeat_type(value: str) -> int:
     try:
         number = int(value)
@@ -132,6 +137,8 @@ class RunSettings:
     allow_secret_fields: frozenset[str] = frozenset()
     # Hosts whose HTTP passes untouched in every mode (ini llm_passthrough_hosts).
     passthrough_hosts: frozenset[str] = frozenset()
+    # How many identities' answers a call keeps (ini llm_keep_identities): the newest first.
+    keep_identities: int = DEFAULT_KEEP_IDENTITIES
     # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
     max_age_days: float | None = None
     on_old: str = "warn"
@@ -242,6 +249,8 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         max_age_days=max_age,
         on_old=on_old or "warn",
         min_cosine=DEFAULT_MIN_COSINE if min_cosine is None else min_cosine,
+        keep_identities=_ini(config, "llm_keep_identities", repeat_type, "llm_keep_identities")
+        or DEFAULT_KEEP_IDENTITIES,
     )
 
 

@@ -349,7 +349,8 @@ def _finish(
             stats.recorded_because.clear()  # nothing to record: the file stays as it is
             return
         # A call's answers under other identities (fingerprints, models) stay in the file.
-        calls_kept = reuse_unchanged(existing, keep_identities(existing, new_calls))
+        limit = calls.test.settings.run.keep_identities
+        calls_kept = reuse_unchanged(existing, keep_identities(existing, new_calls, limit))
         renamed = existing is not None and source != location
         if existing is not None and existing.source and unchanged(existing, calls_kept):
             text = existing.source

@@ -203,10 +203,13 @@ class Recording:
         return datetime.fromisoformat(at) if at else None
 
 
-def keep_identities(old: Recording | None, new: list[RecordedCall]) -> list[RecordedCall]:
+def keep_identities(
+    old: Recording | None, new: list[RecordedCall], limit: int = 3
+) -> list[RecordedCall]:
     """The new calls, each with the answers its request had under other identities in the old
     recording: re-recording under one fingerprint or model keeps what the others answered.
-    An identity answered anew replaces its old answer."""
+    An identity answered anew replaces its old answer; at most ``limit`` identities are kept,
+    the newest first (the oldest go)."""
     if old is None:
         return new
     pool: list[RecordedCall | None] = [c for c in old.calls if not c.is_http]
@@ -231,7 +234,7 @@ def keep_identities(old: Recording | None, new: list[RecordedCall]) -> list[Reco
             if answer.identity not in seen:
                 seen.add(answer.identity)
                 earlier.append(replace(answer, earlier=()))
-        out.append(replace(call, earlier=tuple(earlier)))
+        out.append(replace(call, earlier=tuple(earlier[: max(limit - 1, 0)])))
     return out
 
 

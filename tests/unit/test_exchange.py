@@ -18,6 +18,7 @@ from pytest_seeded.storage.snapshot import (
     RecordedResponse,
     Recording,
     dumps,
+    keep_identities,
     loads,
 )
 
@@ -122,3 +123,19 @@ def test_a_tools_event_stream_keeps_every_field() -> None:
         b'data: {"a":1}',
         b"",
     ]
+
+
+def test_a_call_keeps_at_most_the_newest_identities() -> None:
+    def answer(fingerprint: str, earlier: tuple[RecordedCall, ...] = ()) -> RecordedCall:
+        request = RecordedRequest("POST", "/v1/chat/completions", {"seed": 42})
+        response = RecordedResponse(200, "application/json", body={"fp": fingerprint})
+        return RecordedCall(request, response, fingerprint, fingerprint, "m", earlier)
+
+    old = Recording(seed=42, calls=[answer("c", (answer("b"), answer("a")))])
+    (kept,) = keep_identities(old, [answer("d")], limit=3)
+    assert [c.fingerprint for c in kept.answers()] == ["d", "c", "b"]  # "a", the oldest, went
+    (kept,) = keep_identities(old, [answer("d")], limit=1)
+    assert kept.earlier == ()
+    # An identity answered anew replaces its own old answer, and keeps the others.
+    (kept,) = keep_identities(old, [answer("b")], limit=3)
+    assert [c.fingerprint for c in kept.answers()] == ["b", "c", "a"]
