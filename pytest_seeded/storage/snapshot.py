@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from pytest_seeded.errors import SnapshotFormatError
+from pytest_seeded.storage.compact import compact, expand
 
 SCHEMA_VERSION = 1
 _LINE_END = re.compile(r"[\r\n]")
@@ -299,6 +300,23 @@ def utf8_safe(text: str) -> str:
     return text
 
 
+def _event_lines(events: list[Any]) -> list[str]:
+    """One event a line; a run of texts (compact.py) several to a line."""
+    lines: list[str] = []
+    texts: list[str] = []
+    for event in [*events, None]:
+        if isinstance(event, str):
+            texts.append(json.dumps(event, ensure_ascii=False))
+            if sum(len(t) + 2 for t in texts) < 90:
+                continue
+        if texts:
+            lines.append(", ".join(texts))
+            texts = []
+        if event is not None and not isinstance(event, str):
+            lines.append(json.dumps(event, ensure_ascii=False, separators=(", ", ": ")))
+    return lines
+
+
 def _dump_call(call: dict[str, Any], indent: int) -> str:
     # Pretty-print the call, but keep each stream event on one line: a 200-chunk stream would
     # otherwise take thousands of lines and drown the diff that matters. Each events list is
@@ -307,16 +325,21 @@ def _dump_call(call: dict[str, Any], indent: int) -> str:
     for answer in [call, *call.get("earlier", [])]:
         response = answer["response"]
         if "events" in response:
-            streams.append(response["events"])
+            events = response["events"]
+            if "path" in call["request"]:  # an LLM call's stream: written small (compact.py)
+                common, events = compact(events)
+                if common:
+                    rest = {k: v for k, v in response.items() if k != "events"}
+                    response.clear()
+                    response.update(rest, event_fields=common)
+            streams.append(events)
             response["events"] = f"\x00events{len(streams) - 1}\x00"
     text = json.dumps(call, indent=2, ensure_ascii=False)
     for n, events in enumerate(streams):
         marker = json.dumps(f"\x00events{n}\x00")
         line_start = text.rindex("\n", 0, text.index(marker)) + 1
         pad = " " * (len(text[line_start:]) - len(text[line_start:].lstrip(" ")))
-        rendered = ",\n".join(
-            f"{pad}  " + json.dumps(e, ensure_ascii=False, separators=(", ", ": ")) for e in events
-        )
+        rendered = ",\n".join(f"{pad}  {line}" for line in _event_lines(events))
         text = text.replace(marker, f"[\n{rendered}\n{pad}]" if events else "[]", 1)
     pad = " " * indent
     return "\n".join(pad + line for line in text.split("\n"))
@@ -430,6 +453,14 @@ def _load_answer(raw: Any, request: RecordedRequest, path: str, where: str) -> R
     headers = _headers(resp.get("headers"), path, f"{where}.response.headers")
     if "events" in resp:
         events = _need(resp, "events", list, path, f"{where}.response")
+        common = resp.get("event_fields", {})
+        if not isinstance(common, dict):
+            raise SnapshotFormatError(path, f"{where}.response.event_fields: expected an object")
+        if common or any(not isinstance(e, dict) or "at" in e for e in events):
+            try:
+                events = expand(common, events)
+            except ValueError as exc:
+                raise SnapshotFormatError(path, f"{where}.response.events{exc}") from None
         for n, event in enumerate(events):
             if not isinstance(event, dict) or not ("data" in event or _event_fields(event)):
                 raise SnapshotFormatError(
