@@ -318,12 +318,14 @@ def pytest_fixture_setup(
 ) -> Generator[Any, Any, Any]:
     # A fixture wider than one test sets up once for many: what it sends belongs to no one
     # test's snapshot, so it is a stray (refused in replay) rather than the first test's.
-    running = request.node.stash.get(CALLS_KEY, None) if fixturedef.scope != "function" else None
-    if running is None:
+    # (request.node is the fixture's scope node here, not the test: the window knows the test.)
+    routing = sys.modules.get("pytest_seeded.capture.routing")
+    running = routing.current() if routing is not None and fixturedef.scope != "function" else None
+    if routing is None or running is None:
         return (yield)
-    from pytest_seeded.capture.routing import Stray, own
-
-    undo = own(Stray(running, f"the {fixturedef.scope}-scoped fixture {fixturedef.argname!r}"))
+    undo = routing.own(
+        routing.Stray(running, f"the {fixturedef.scope}-scoped fixture {fixturedef.argname!r}")
+    )
     try:
         return (yield)
     finally:

@@ -490,3 +490,41 @@ def test_telemetry_through_any_client_is_never_recorded(
     project.offline()
     project.run().assert_outcomes(passed=3)
     assert len(project.server.state.requests) == sent
+
+
+SESSION_FIXTURE = """
+import os
+import pytest, requests
+ROOT = os.environ["TOOL_ROOT"]
+
+@pytest.fixture(scope="session")
+def settings():
+    return requests.get(ROOT + "/raw?b=settings", timeout=5).text
+
+def test_uses_settings(settings, seeded_calls):
+    assert settings == "settings"
+    assert requests.get(ROOT + "/raw?b=own", timeout=5).text == "own"
+"""
+
+
+def test_a_session_fixtures_http_belongs_to_no_one_test(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fixture set up once for many tests sends once: in the first test's snapshot it would be
+    # missing from every other order. It is a stray: sent and listed in record, refused in replay.
+    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
+    project.write_ini(QUIET)
+    project.pytester.makepyfile(test_session=SESSION_FIXTURE)
+    result = project.run("--llm-mode=record")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*/raw: the session-scoped fixture 'settings'*(not recorded)*"])
+    (text,) = project.snapshots().values()
+    assert [c["request"]["url"].rsplit("=", 1)[1] for c in json.loads(text)["calls"]] == ["own"]
+    sent = len(project.server.state.requests)
+    project.offline()
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*the session-scoped fixture 'settings'*outside any test's window*"]
+    )
+    assert len(project.server.state.requests) == sent
