@@ -58,7 +58,7 @@ def expand(common: dict[str, Any], short: list[Any]) -> list[dict[str, Any]]:
             events.append(item)
             at = None
         else:
-            raise ValueError(f"[{n}]: expected an event or a text")
+            raise ValueError(f"[{n}]: expected an object with 'data', or a text")
     if common:
         events = [
             {**e, "data": {**common, **e["data"]}} if isinstance(e.get("data"), dict) else e
