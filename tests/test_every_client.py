@@ -74,14 +74,19 @@ def test_fetch(seeded_calls):
     )
 
 
+def _tool_project(project: Project, monkeypatch: pytest.MonkeyPatch, **files: str) -> None:
+    """A project whose tests reach the loopback server's tool endpoints at TOOL_ROOT."""
+    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
+    project.write_ini(QUIET)
+    project.pytester.makepyfile(**files)
+
+
 def _round_trip(
     project: Project, monkeypatch: pytest.MonkeyPatch, source: str, tests: int = 1
 ) -> list[Any]:
     """Record, then replay offline: both pass, the server is not asked in replay, and the code
     saw the same things both times. Returns what it saw."""
-    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
-    project.write_ini(QUIET)
-    project.pytester.makepyfile(test_wire=source)
+    _tool_project(project, monkeypatch, test_wire=source)
     project.run("--llm-mode=record").assert_outcomes(passed=tests)
     sent = len(project.server.state.requests)
     project.offline()
@@ -269,9 +274,7 @@ def test_a_changed_request_never_replays_the_old_answer(
 ) -> None:
     # redteam 16: a repeated field kept its last value, two files under one field became one, a
     # binary body was stored with U+FFFD, and JSON true matched 1.
-    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
-    project.write_ini(QUIET)
-    project.pytester.makepyfile(test_changed=CHANGED)
+    _tool_project(project, monkeypatch, test_changed=CHANGED)
     project.run("--llm-mode=record").assert_outcomes(passed=5)
     project.run().assert_outcomes(passed=5)
     monkeypatch.setenv("CHANGED", "1")
@@ -316,14 +319,13 @@ def test_a_stream_closed_early_ends_where_the_code_stopped(
 ) -> None:
     # redteam 17: the tee read the rest of an endless stream on close, and vcrpy read it whole
     # first: record and live runs hung forever.
-    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
-    project.write_ini(QUIET)
-    project.pytester.makepyfile(test_streams=STREAMS)
+    _tool_project(project, monkeypatch, test_streams=STREAMS)
     project.run_subprocess("--llm-mode=record", timeout=120).assert_outcomes(passed=4)
     for text in project.snapshots().values():
         (call,) = json.loads(text)["calls"]
         assert call["response"]["cut_by_client"] is True
-        assert len(call["response"]["events"]) < 50
+        # As far as the client library read ahead (urllib3 before 2.3 reads 1 KB at a time).
+        assert len(call["response"]["events"]) < 200
     sent = len(project.server.state.requests)
     project.offline()
     project.run_subprocess(timeout=120).assert_outcomes(passed=4)
@@ -425,9 +427,7 @@ def test_the_whole_test_item_is_the_window(
 ) -> None:
     # redteam 08: HTTP of a fixture set up before the plugin's, of an autouse fixture, and of a
     # thread that outlived its test was neither recorded nor refused: replay reached the network.
-    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
-    project.write_ini(QUIET)
-    project.pytester.makepyfile(test_window=WINDOW)
+    _tool_project(project, monkeypatch, test_window=WINDOW)
     result = project.run("--llm-mode=record", "-p", "no:randomly")
     result.assert_outcomes(passed=4)
     assert (project.pytester.path / "prices.txt").read_text() == "sent"
@@ -512,9 +512,7 @@ def test_a_session_fixtures_http_belongs_to_no_one_test(
 ) -> None:
     # A fixture set up once for many tests sends once: in the first test's snapshot it would be
     # missing from every other order. It is a stray: sent and listed in record, refused in replay.
-    monkeypatch.setenv("TOOL_ROOT", project.base_url.removesuffix("/v1"))
-    project.write_ini(QUIET)
-    project.pytester.makepyfile(test_session=SESSION_FIXTURE)
+    _tool_project(project, monkeypatch, test_session=SESSION_FIXTURE)
     result = project.run("--llm-mode=record")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*/raw: the session-scoped fixture 'settings'*(not recorded)*"])

@@ -46,8 +46,7 @@ async def _middleware(req: Any, handler: Any) -> ClientResponse:
     found = claimed()
     if found is None:
         return await handler(req)  # type: ignore[no-any-return]
-    body = req.body
-    raw = await body.as_bytes() if body else b""
+    raw = await _body_bytes(req)
     request = httpx2.Request(
         req.method, str(req.url), headers=list(req.headers.items()), content=raw
     )
@@ -55,7 +54,7 @@ async def _middleware(req: Any, handler: Any) -> ClientResponse:
     async def send(out: httpx2.Request) -> httpx2.Response:
         content = out.read()
         if content != raw:
-            await req.update_body(content)
+            await _set_body(req, content)
         for name in ("accept-encoding", "connection"):
             if name in out.headers:
                 req.headers[name] = out.headers[name]
@@ -76,6 +75,44 @@ async def _middleware(req: Any, handler: Any) -> ClientResponse:
 
     answer = await ahandle(found, request, send)
     return _response(req, answer)
+
+
+async def _body_bytes(req: Any) -> bytes:
+    """The bytes aiohttp built for the body (json=, data=, a form, multipart). Payloads have
+    as_bytes() from aiohttp 3.12.x on; before it, the payload is written to a collector, and
+    the request is given those bytes back (a file's payload is read once)."""
+    body = req.body
+    if not body:
+        return b""
+    as_bytes = getattr(body, "as_bytes", None)
+    if as_bytes is not None:
+        return await as_bytes()  # type: ignore[no-any-return]
+    sink = _Collector()
+    await body.write(sink)
+    raw = b"".join(sink.chunks)
+    await _set_body(req, raw)
+    return raw
+
+
+async def _set_body(req: Any, content: bytes) -> None:
+    update = getattr(req, "update_body", None)
+    if update is not None and inspect.iscoroutinefunction(update):
+        await update(content)
+    else:  # aiohttp 3.12.0
+        req.update_body_from_data(content)
+    # 3.12.0 kept the old length: the server read a cut body.
+    if "Content-Length" in req.headers:
+        req.headers["Content-Length"] = str(len(content))
+
+
+class _Collector:
+    """What a payload's write() asks of a writer."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    async def write(self, data: bytes) -> None:
+        self.chunks.append(bytes(data))
 
 
 class _RawStream(httpx2.AsyncByteStream):
