@@ -23,15 +23,13 @@ from aiohttp import ClientResponse, ClientSession, RequestInfo, streams
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pytest_seeded.capture.bodies import araw_chunks
+from pytest_seeded.capture.bodies import FRAMING, araw_chunks, received
 from pytest_seeded.capture.core import ahandle, claimed
 
 _ORIGINAL_REQUEST = ClientSession._request
 _SUPPORTED = "middlewares" in inspect.signature(ClientSession._request).parameters
 # A parameter of ClientResponse's constructor in the newer 3.x releases only.
 _TAKES_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
-# Not the answer's: they described the bytes as the server framed or encoded them.
-_FRAMING = ("content-length", "transfer-encoding", "content-encoding")
 
 
 async def _request(self: ClientSession, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
@@ -66,12 +64,7 @@ async def _middleware(req: Any, handler: Any) -> ClientResponse:
             # aiohttp decoded the bytes already: the core must not decode them again.
             if not (decoded and k.lower() == "content-encoding")
         ]
-        return httpx2.Response(
-            real.status,
-            headers=headers,
-            stream=_RawStream(real),
-            extensions={"reason_phrase": (real.reason or "").encode("latin-1", "replace")},
-        )
+        return received(real.status, headers, real.reason, _RawStream(real))
 
     answer = await ahandle(found, request, send)
     return _response(req, answer)
@@ -180,7 +173,7 @@ def _response(req: Any, answer: httpx2.Response) -> ClientResponse:
     response.status = answer.status_code
     response.reason = answer.reason_phrase
     headers = CIMultiDict(
-        (k, v) for k, v in answer.headers.multi_items() if k.lower() not in _FRAMING
+        (k, v) for k, v in answer.headers.multi_items() if k.lower() not in FRAMING
     )
     response._headers = CIMultiDictProxy(headers)
     response._raw_headers = tuple((k.encode(), v.encode()) for k, v in headers.items())

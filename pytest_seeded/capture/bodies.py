@@ -26,6 +26,25 @@ def request_bytes(body: Any) -> bytes:
     raise TypeError(f"pytest-seeded: cannot read a request body of type {type(body).__name__}")
 
 
+# Headers that described the bytes as the server framed or encoded them: not the answer's once
+# the core has read and decoded it.
+FRAMING = ("content-length", "transfer-encoding", "content-encoding")
+
+
+def received(
+    status: int,
+    headers: Any,
+    reason: str | None,
+    stream: httpx2.SyncByteStream | httpx2.AsyncByteStream,
+) -> httpx2.Response:
+    """A library's answer as the core reads it: status, headers and reason as they came, the
+    bytes still to be read from ``stream``."""
+    reason_phrase = (reason or "").encode("latin-1", "replace")
+    return httpx2.Response(
+        status, headers=headers, stream=stream, extensions={"reason_phrase": reason_phrase}
+    )
+
+
 def raw_chunks(answer: httpx2.Response) -> Iterator[bytes]:
     """An answer's bytes as they come; one built with its content (a refusal, telemetry's
     answer) holds them already."""

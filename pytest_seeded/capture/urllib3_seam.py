@@ -20,7 +20,7 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
 
-from pytest_seeded.capture.bodies import ChunkReader, raw_chunks, request_bytes
+from pytest_seeded.capture.bodies import ChunkReader, raw_chunks, received, request_bytes
 from pytest_seeded.capture.core import claimed, handle
 
 _SUPPORTED = int(importlib.metadata.version("urllib3").split(".")[0]) == 2
@@ -74,12 +74,7 @@ def _make_request(
             headers=out_headers,
             **{**kwargs, "preload_content": False, "decode_content": False},
         )
-        return httpx2.Response(
-            real.status,
-            headers=list(real.headers.items()),
-            stream=_RawStream(real),
-            extensions={"reason_phrase": (real.reason or "").encode("latin-1", "replace")},
-        )
+        return received(real.status, list(real.headers.items()), real.reason, _RawStream(real))
 
     answer = handle(found, request, send)
     return HTTPResponse(

@@ -20,12 +20,18 @@ from typing import Any
 
 import httpx2
 
-from pytest_seeded.capture.bodies import ChunkReader, raw_chunks, request_bytes
+from pytest_seeded.capture.bodies import (
+    FRAMING,
+    ChunkReader,
+    raw_chunks,
+    received,
+    request_bytes,
+)
 from pytest_seeded.capture.core import claimed, handle
 
 _ORIGINAL = urllib.request.AbstractHTTPHandler.do_open
-# Not the answer's: they described the bytes as the server framed or encoded them.
-_FRAMING = ("content-length", "transfer-encoding", "connection", "content-encoding")
+# The framing headers, and the connection's: the answer is handed on as one read to its end.
+_FRAMING = (*FRAMING, "connection")
 
 
 def _do_open(
@@ -53,12 +59,7 @@ def _do_open(
             sent.headers.pop("Accept-encoding", None)
             sent.unredirected_hdrs["Accept-encoding"] = out.headers["accept-encoding"]
         real = _ORIGINAL(self, http_class, sent, **kwargs)
-        return httpx2.Response(
-            real.status,
-            headers=real.getheaders(),
-            stream=_RawStream(real),
-            extensions={"reason_phrase": (real.reason or "").encode("latin-1", "replace")},
-        )
+        return received(real.status, real.getheaders(), real.reason, _RawStream(real))
 
     answer = handle(found, request, send)
     head = [f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}"]
