@@ -25,8 +25,8 @@ from pytest_seeded.storage.scrub import (
     sent_secrets,
 )
 from pytest_seeded.storage.snapshot import (
-    BODY_FORMATS,
     JSON_CONTENT_TYPE,
+    JSON_FORM_ORDER,
     JSON_FORMS,
     SSE_CONTENT_TYPE,
     RecordedRequest,
@@ -196,7 +196,7 @@ def body_response(
         parsed = json.loads(text)
     except ValueError:
         return _kept(status, content_type, text, "text", headers, body)
-    for form in BODY_FORMATS - {"text", "base64"}:
+    for form in JSON_FORM_ORDER:
         if _dumped(parsed, form) == body:
             return _kept(status, content_type, parsed, form, headers, body)
     if loose:

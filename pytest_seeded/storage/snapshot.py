@@ -72,9 +72,10 @@ JSON_FORMS: dict[str, dict[str, Any]] = {
     "json-indent": {"indent": 2, "ensure_ascii": False},
     "json-indent-ascii": {"indent": 2},
 }
-BODY_FORMATS = frozenset(
-    {"text", "base64", *JSON_FORMS, *(f"{name}+newline" for name in JSON_FORMS)}
-)
+# Tried in this order, the first that gives the bytes back is kept: a fixed order, so a body
+# that several forms fit (ASCII-only JSON) is stored the same way on every re-record.
+JSON_FORM_ORDER = (*JSON_FORMS, *(f"{name}+newline" for name in JSON_FORMS))
+BODY_FORMATS = frozenset({"text", "base64", *JSON_FORM_ORDER})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ came as, through a snapshot file and back, and a request matches only a request 
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,3 +140,27 @@ def test_a_call_keeps_at_most_the_newest_identities() -> None:
     # An identity answered anew replaces its own old answer, and keeps the others.
     (kept,) = keep_identities(old, [answer("b")], limit=3)
     assert [c.fingerprint for c in kept.answers()] == ["b", "c", "a"]
+
+
+def test_a_body_several_forms_fit_is_stored_the_same_way_in_every_process() -> None:
+    # Formats were tried in a set's order, which moves with the string hash seed: an unchanged
+    # ASCII-only compact answer was stored as json-compact or json-compact-ascii, and a
+    # re-record rewrote its file.
+    import subprocess
+    import sys
+
+    code = (
+        "from pytest_seeded.exchange import body_response;"
+        "print(body_response('application/json', 200, bytes([123, 34, 97, 34, 58, 49, 125])).format)"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(8)
+    }
+    assert seen == {"json-compact"}
