@@ -11,6 +11,7 @@ subprocess that ignores proxy variables. The README says how to isolate a run fu
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -202,8 +203,13 @@ def _restore() -> None:
 
 
 def _proxies(calls: TestCalls) -> dict[str, str]:
+    return _proxies_for(calls.passthrough)
+
+
+@functools.lru_cache(maxsize=8)
+def _proxies_for(passthrough: frozenset[str]) -> dict[str, str]:
     hosts = sorted(
-        {host.rsplit(":", 1)[0] if host.count(":") == 1 else host for host in calls.passthrough}
+        {host.rsplit(":", 1)[0] if host.count(":") == 1 else host for host in passthrough}
     )
     return {
         **dict.fromkeys(_PROXY_VARIABLES, REFUSING_PROXY),

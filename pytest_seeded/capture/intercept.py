@@ -5,6 +5,7 @@ first fixture's setup and the last one's teardown, goes to the test (routing.py)
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 # Not ``from pytest_seeded.capture import routing``: that reads the package's attribute, which
 # can be another in-process run's module.
+from pytest_seeded.capture.probes import forget_all as forget_probes
 from pytest_seeded.capture.routing import install as install_routing
 from pytest_seeded.capture.routing import own
 
@@ -40,11 +42,19 @@ TEST_SCOPED = (
 )
 
 
+@functools.cache
+def _test_scoped() -> tuple[TestScoped, ...]:
+    # Looked up once: every replayed test opens a window.
+    return tuple(getattr(importlib.import_module(name), attr) for name, attr in TEST_SCOPED)
+
+
 def install() -> contextlib.ExitStack:
     """Patch every client library for the run: one imported already at once, one imported
     later as soon as it is (importing aiohttp to patch it cost a replayed run 0.3 s that most
     runs need not pay). Closing the stack undoes it all."""
     stack = contextlib.ExitStack()
+    # What servers said they serve is asked again each run (capture/probes.py).
+    stack.callback(forget_probes)
     try:
         stack.callback(install_routing())
         later = _AfterImport(stack)
@@ -118,8 +128,7 @@ def window(calls: TestCalls) -> contextlib.ExitStack:
     stack = contextlib.ExitStack()
     try:
         stack.callback(own(calls))
-        for name, attribute in TEST_SCOPED:
-            scoped: TestScoped = getattr(importlib.import_module(name), attribute)
+        for scoped in _test_scoped():
             if scoped.applies(calls):
                 stack.callback(scoped.enter(calls))
     except BaseException:
