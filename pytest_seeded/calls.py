@@ -31,7 +31,7 @@ from pytest_seeded.exchange import Prepared, prepare, recordable, stored_answer,
 from pytest_seeded.ledger import Ledger
 from pytest_seeded.live import agreement, answer_of_identity, judge, sample_of
 from pytest_seeded.messages import TestContext, unmatched
-from pytest_seeded.modes import ModeRules, Outcome
+from pytest_seeded.modes import PLACEHOLDER_KEY, ModeRules, Outcome
 from pytest_seeded.stats import CallStats
 from pytest_seeded.storage.snapshot import (
     JSON_CONTENT_TYPE,
@@ -40,6 +40,9 @@ from pytest_seeded.storage.snapshot import (
     Recording,
 )
 from pytest_seeded.verdicts import Verdict, refusal_body
+
+# Where a call needs the user's OpenAI key (the fixtures' default base URL).
+OPENAI_HOST = "api.openai.com"
 
 
 class TestCalls:
@@ -59,7 +62,7 @@ class TestCalls:
         # Hosts (host or host:port) whose requests pass untouched: llm_passthrough_hosts.
         self.passthrough = run.passthrough_hosts
         self.ledger = Ledger(recorded)
-        # record-new: why a call cannot go out (no key for api.openai.com), said when one must.
+        # Why a call to api.openai.com cannot go out (no key), said when one would.
         self.cannot_call: str | None = None
         # Set when the drift policy says "record": live calls are written at teardown.
         self.rerecord = False
@@ -76,22 +79,10 @@ class TestCalls:
         self.ids = ServerIds()
         # Set when the test's window closes: what its threads send after that is a stray.
         self.finished = False
+        # live: the model behind one of the test's calls changed (drift).
+        self.drifted = False
 
     # -- a request comes in ---------------------------------------------------------------
-
-    def passes_through(self, request: httpx2.Request) -> bool:
-        """Whether the request goes out untouched: telemetry when the mode sends, and other
-        HTTP to a host in llm_passthrough_hosts (alone, or with its port). An LLM call is never
-        let through unrecorded, whatever its host."""
-        url = request.url
-        if is_telemetry(url.host, url.path):
-            return self.rules.sends
-        if not self.passthrough:
-            return False
-        if url.host not in self.passthrough and f"{url.host}:{url.port}" not in self.passthrough:
-            return False
-        body = stored_body(request.read(), request.headers.get("content-type", ""))
-        return classify(request.method, url.path, body) is None and not sent_by_sdk(request.headers)
 
     def prepare(self, request: httpx2.Request, *, seed: bool = True) -> Prepared:
         """The request as sent and stored (exchange.py), seeded unless ``seed=False``."""
@@ -102,6 +93,7 @@ class TestCalls:
             sends=self.rules.sends,
             scrub=settings.run.scrub_fields,
             hook=self.test.hook,
+            seed_hosts=settings.run.seed_hosts,
         )
 
     def answer_offline(self, prepared: Prepared) -> RecordedResponse | httpx2.Response | None:
@@ -111,8 +103,9 @@ class TestCalls:
         if not rules.sends and is_telemetry(prepared.request.url.host, prepared.request.url.path):
             # Never recorded (passes_through sends it when the mode sends), never sent here.
             return httpx2.Response(204, request=prepared.request)
-        if not rules.answers_from_snapshot:
-            return None
+        # A live run's other HTTP too: its model then sees the tool results it saw when recorded.
+        if not (rules.answers_from_snapshot or (rules.replays_other_http and not prepared.is_llm)):
+            return self._without_key(prepared)
         call = self.ledger.take(prepared.recorded)
         if call is not None:
             if rules.sends:  # kept in the new recording beside the calls that were sent
@@ -121,15 +114,24 @@ class TestCalls:
         if not rules.sends:
             # No slot was reserved: this is the call after the ones answered so far.
             return self._refuse(self._missing(prepared, self.ledger.used + 1), prepared)
+        if not rules.answers_from_snapshot:
+            # live: the code asked its tools for something else. After drift it may: sent.
+            if not self.drifted:
+                return self._refuse(self._missing(prepared, self.ledger.made + 1), prepared)
+            self.stats.http_sent += 1
+            return None
         if self.ledger.recorded is None:
             reason = "no snapshot"
         else:
             reason = f"the request of call #{self.ledger.made + 1} is not in the snapshot"
         if reason not in self.stats.recorded_because:
             self.stats.recorded_because.append(reason)
-        if self.cannot_call and prepared.is_llm:
-            return self._refuse(self.cannot_call, prepared)
-        return None
+        return self._without_key(prepared)
+
+    def _without_key(self, prepared: Prepared) -> httpx2.Response | None:
+        if self.cannot_call is None or not _sent_without_key(prepared):
+            return None
+        return self._refuse(self.cannot_call, prepared)
 
     def _replayed(self, call: RecordedCall, endpoint: Endpoint | None) -> RecordedResponse:
         self.stats.note(self.ledger.used, _api(endpoint), "replayed", call.identity)
@@ -173,8 +175,11 @@ class TestCalls:
         if endpoint is None:  # the test's other HTTP
             self.ledger.fill(slot, RecordedCall(prepared.recorded, response, None, ""), live=True)
             self.stats.note(slot + 1, "http", self.rules.sent_verb)
+            if self.rules.judges and not self.rules.replays_other_http:
+                self.stats.http_sent += 1  # llm_live_other_http=live: sent, not compared
             return
         fingerprint, model = identity_of(endpoint, response)
+        fingerprint = fingerprint or prepared.served
         output = output_of(endpoint, response)
         call = RecordedCall(prepared.recorded, response, fingerprint, output, model)
         self.ledger.fill(slot, call, live=True)
@@ -182,7 +187,7 @@ class TestCalls:
             self.stats.note(slot + 1, endpoint.name, self.rules.sent_verb, call.identity)
         if extra:
             samples = [sample_of(endpoint, response), *extra]
-            found, verdict = agreement(self.test, slot + 1, samples)
+            found, verdict = agreement(self.test, slot + 1, samples, prepared.seed)
             self.stats.determinism += found
             if verdict is not None:
                 self.verdicts.append(verdict)
@@ -204,15 +209,15 @@ class TestCalls:
         self.ids.learn((same or expected).response, call.response)
         # Every call is judged, whatever an earlier call's drift decided: a drift policy that
         # records the new identity's answers does not excuse a changed one of a known identity.
-        for judged in judge(self.test, endpoint, number, prepared.recorded, expected, same, call):
+        args = (prepared.recorded, expected, same, call, prepared.seed)
+        for judged in judge(self.test, endpoint, number, *args):
             self.stats.judged(number, endpoint.name, judged)
             if judged.warning is not None:
                 warnings.warn(judged.warning, stacklevel=1)
             self.rerecord = self.rerecord or judged.rerecord
+            self.drifted = self.drifted or judged.drift is not None
             if judged.outcome is not None:
                 self.verdicts.append(judged.outcome)
-
-    # -- verdicts -------------------------------------------------------------------------
 
     def decide(self, outcome: Outcome, message: str) -> None:
         """Record a verdict about this test: reported when pytest reports it (verdicts.py)."""
@@ -242,3 +247,26 @@ class TestCalls:
 
 def _api(endpoint: Endpoint | None) -> str:
     return "http" if endpoint is None else endpoint.name
+
+
+def passes_through(request: httpx2.Request, sends: bool, hosts: frozenset[str]) -> bool:
+    """Whether the request goes out untouched: telemetry when the mode sends, and other HTTP to
+    a host in llm_passthrough_hosts (alone, or with its port). An LLM call is never let
+    through unrecorded, whatever its host."""
+    url = request.url
+    if is_telemetry(url.host, url.path):
+        return sends
+    if not hosts or (url.host not in hosts and f"{url.host}:{url.port}" not in hosts):
+        return False
+    body = stored_body(request.read(), request.headers.get("content-type", ""))
+    agent = request.headers.get("user-agent", "")
+    is_llm = classify(request.method, url.path, body, url.host, agent) is not None
+    return not is_llm and not sent_by_sdk(request.headers)
+
+
+def _sent_without_key(prepared: Prepared) -> bool:
+    """A call to api.openai.com with no key (or the placeholder): refused, saying why."""
+    request = prepared.request
+    if not prepared.is_llm or request.url.host != OPENAI_HOST:
+        return False
+    return request.headers.get("authorization", "") in ("", f"Bearer {PLACEHOLDER_KEY}")

@@ -12,9 +12,17 @@ from typing import Any
 
 import httpx2
 
-from pytest_seeded.apis.endpoints import SDK_OTHER, Endpoint, classify, seeded, sent_by_sdk
+from pytest_seeded.apis.endpoints import (
+    SDK_OTHER,
+    SEED_ON_ANY_API,
+    Endpoint,
+    classify,
+    seed_in,
+    seeded,
+    sent_by_sdk,
+)
 from pytest_seeded.apis.forms import stored_body
-from pytest_seeded.apis.wire import SSEParser
+from pytest_seeded.apis.wire import NDJSON, stream_parser
 from pytest_seeded.storage.scrub import (
     is_secret_param,
     public_path,
@@ -44,6 +52,10 @@ class Prepared:
     endpoint: Endpoint | None
     # The credentials the request carried (none when nothing is sent: nothing is stored then).
     secrets: frozenset[str] = frozenset()
+    # The seed the request carries (the run's, or its own); None: it goes unseeded.
+    seed: Any = None
+    # What the server says serves the call, where its answers do not (capture/probes.py).
+    served: str | None = None
 
     @property
     def is_llm(self) -> bool:
@@ -57,16 +69,21 @@ def prepare(
     sends: bool,
     scrub: frozenset[str],
     hook: Any,
+    seed_hosts: frozenset[str] = frozenset(),
 ) -> Prepared:
     """The request as it is sent and as it is stored. ``seed=None`` leaves the body as the code
     built it. ``sends=False`` (replay) builds only the stored form."""
     raw = request.read()
     body = stored_body(raw, request.headers.get("content-type", ""))
     url = request.url
-    endpoint = classify(request.method, url.path, body)
+    agent = request.headers.get("user-agent", "")
+    endpoint = classify(request.method, url.path, body, url.host, agent)
     if endpoint is None and sent_by_sdk(request.headers):
         endpoint = SDK_OTHER
-    new_body = seeded(endpoint, body, seed) if endpoint is not None and seed is not None else None
+    at = endpoint.seed_at if endpoint is not None else ()
+    if endpoint is not None and not at and _seeds_anything(url, seed_hosts):
+        at = SEED_ON_ANY_API
+    new_body = seeded(at, body, seed) if at and seed is not None else None
     if new_body is not None and raw.lstrip()[:1] == b"{":
         body = new_body
     else:
@@ -95,7 +112,13 @@ def prepare(
         str(stored["method"]), str(stored["path"]), stored["body"], is_http=endpoint is None
     )
     secrets = sent_secrets(request, body) if sends else frozenset()
-    return Prepared(request, recorded, endpoint, secrets)
+    return Prepared(request, recorded, endpoint, secrets, seed_in(at, body))
+
+
+def _seeds_anything(url: httpx2.URL, hosts: frozenset[str]) -> bool:
+    """llm_seed_hosts: a server that takes a seed on every API shape (llama.cpp, vLLM), even
+    where the hosted API has none (Responses, Anthropic's Messages)."""
+    return bool(hosts) and (url.host in hosts or f"{url.host}:{url.port}" in hosts)
 
 
 # Error statuses never recorded: transient, or about the environment rather than the test.
@@ -157,12 +180,12 @@ def whole_answer(
     content_type: str, status: int, body: bytes, *, loose: bool = False
 ) -> RecordedResponse:
     """An answer read whole, a stream's events included."""
-    if content_type != SSE_CONTENT_TYPE:
+    if content_type != SSE_CONTENT_TYPE and not (loose and content_type in NDJSON):
         return body_response(content_type, status, body, loose=loose)
-    parser = SSEParser(exact=not loose)
+    parser = stream_parser(content_type, exact=not loose)
     parser.feed(body)
     parser.close()
-    return RecordedResponse(status, SSE_CONTENT_TYPE, events=parser.events)
+    return RecordedResponse(status, content_type, events=parser.events)
 
 
 # The answer headers that carry meaning to the code: where a redirect goes, when to retry.

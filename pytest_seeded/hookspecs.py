@@ -64,8 +64,10 @@ def pytest_seeded_fingerprint_changed(
     """React to a live answer served by what the snapshot has no answer from (live mode): a
     ``system_fingerprint``, or a model (Gemini: ``modelVersion``), it never recorded.
 
-    ``what`` names what changed: ``"system_fingerprint"``, else ``"model"`` or
-    ``"modelVersion"``; ``old`` and ``new`` are its recorded and live values.
+    ``what`` names what changed: ``"system_fingerprint"``, ``"served model"`` (what the
+    server says it serves, for APIs whose answers do not: llama.cpp's embeddings, Ollama, TGI),
+    else ``"model"`` or ``"modelVersion"``; ``old`` and ``new`` are its recorded and live
+    values.
 
     Return a drift policy for this call, one of ``skip``, ``xfail``, ``fail``, ``warn`` or
     ``record``, or None to use ``--llm-on-drift`` (or the marker's ``on_drift``). The first

@@ -59,7 +59,17 @@ def answer_of_identity(
 ) -> RecordedCall | None:
     """The recorded answer (the call's own, or an earlier identity's) that the live answer's
     identity gave; None for an identity the snapshot has never seen."""
-    return next((a for a in expected.answers() if _identity(endpoint, a) == live.identity), None)
+    return next(
+        (a for a in expected.answers() if _same(endpoint, _identity(endpoint, a), live)), None
+    )
+
+
+def _same(endpoint: Endpoint, recorded: Identity, live: RecordedCall) -> bool:
+    """Whether a recorded identity is the live one's. A file recorded before its server was
+    asked what it serves (capture/probes.py) has no fingerprint there: its model decides."""
+    if recorded == live.identity:
+        return True
+    return endpoint.probe is not None and recorded[0] is None and recorded[1] == live.model
 
 
 def judge(
@@ -70,6 +80,7 @@ def judge(
     expected: RecordedCall,
     same: RecordedCall | None,
     live: RecordedCall,
+    seed: Any = None,
 ) -> list[Judgement]:
     """Judge one live answer against the recorded call for the same request: against the answer
     recorded under the same identity (fingerprint and model), or, for an identity the snapshot
@@ -79,7 +90,7 @@ def judge(
         message = (
             f"pytest-seeded: call #{number} of {test.nodeid} was answered with HTTP "
             f"{live.response.status}; the snapshot holds HTTP {expected.response.status} "
-            f"(seed {test.seed}).\nsnapshot: {test.snapshot_path}\n"
+            f"({_seeded(seed)}).\nsnapshot: {test.snapshot_path}\n"
             + unified_diff(expected.output, live.output, "snapshot", "live")
             + f"If the new answer is right, re-record it with: {test.rerecord_command}"
         )
@@ -94,18 +105,33 @@ def judge(
             )
         ]
     if same is not None:
-        return [_compared(test, endpoint, number, request, same, live)]
+        return [_compared(test, endpoint, number, request, same, live, seed)]
     drifted, policy = _drift(test, expected, live, number, endpoint)
     if policy is None or not policy.compares:
         return [drifted]
-    return [drifted, _compared(test, endpoint, number, request, expected, live)]
+    return [drifted, _compared(test, endpoint, number, request, expected, live, seed)]
+
+
+def _seeded(seed: Any) -> str:
+    return "unseeded: its API takes no seed" if seed is None else f"seed {seed}"
+
+
+# What an unseeded call's failure adds: its answers may differ with no change at all.
+UNSEEDED_HINT = (
+    "This call went unseeded, so the model may answer it differently on any run. For such "
+    "a call, a looser comparison fits (@pytest.mark.llm(compare='similar:0.8'), or "
+    "--llm-compare); where the server takes a seed all the same (llama.cpp, vLLM), name it "
+    "in the ini option llm_seed_hosts.\n"
+)
 
 
 def _identity(endpoint: Endpoint, answer: RecordedCall) -> Identity:
     """A recorded answer's identity; files written before the model was stored are read from
     their response."""
     if answer.model is None:
-        return identity_of(endpoint, answer.response)
+        # A fingerprint its server gave (capture/probes.py) is stored only.
+        fingerprint, model = identity_of(endpoint, answer.response)
+        return answer.fingerprint or fingerprint, model
     return answer.identity
 
 
@@ -116,6 +142,7 @@ def _compared(
     request: Any,
     expected: RecordedCall,
     live: RecordedCall,
+    seed: Any = None,
 ) -> Judgement:
     """Whether the live answer says what the recorded one says: the normalize and compare
     hooks, then the compare policy (embeddings: each vector's cosine similarity)."""
@@ -167,9 +194,10 @@ def _compared(
         diff = unified_diff(expected_text, live_text, "snapshot", "live")
         outcome = Verdict(
             "failed",
-            f"pytest-seeded: live output of call #{number} differs from the snapshot (seed "
-            f"{test.seed}, {_named(endpoint, live.identity)}, {how}{score}; {endpoint.name})\n"
-            f"snapshot: {test.snapshot_path}\n{problem}{diff}"
+            f"pytest-seeded: live output of call #{number} differs from the snapshot "
+            f"({_seeded(seed)}, {_named(endpoint, live.identity)}, {how}{score}; "
+            f"{endpoint.name})\nsnapshot: {test.snapshot_path}\n{problem}{diff}"
+            f"{UNSEEDED_HINT if seed is None and endpoint.vectors is None else ''}"
             f"If the new output is right, re-record it with: {test.rerecord_command}",
         )
     return Judgement(
@@ -204,7 +232,7 @@ def _drift(
     decides. Its verdict is ``drift (<policy>)``."""
     (old_fp, old_model), (new_fp, new_model) = _identity(endpoint, expected), live.identity
     what, old, new = (
-        ("system_fingerprint", old_fp, new_fp)
+        (endpoint.fingerprint_name, old_fp, new_fp)
         if old_fp != new_fp
         else (endpoint.model_name, old_model, new_model)
     )
@@ -222,7 +250,7 @@ def _drift(
     known = len(expected.answers())
     also = (
         f" ({endpoint.model_name} changed too: recorded {old_model!r}, live {new_model!r})"
-        if what == "system_fingerprint" and old_model != new_model
+        if what == endpoint.fingerprint_name and old_model != new_model
         else ""
     )
     message = (
@@ -260,7 +288,7 @@ def _near(earlier: Sample, sample: Sample, min_cosine: float) -> bool:
 
 
 def agreement(
-    test: TestContext, number: int, samples: list[Sample]
+    test: TestContext, number: int, samples: list[Sample], seed: Any = None
 ) -> tuple[list[dict[str, Any]], Verdict | None]:
     """--llm-repeat: how often the answers to one request agree, under which fingerprints, and
     the failure when that is below --llm-min-agreement. Embeddings agree when their vectors are
@@ -278,14 +306,15 @@ def agreement(
                 output = near.output
         pairs.append((sample.identity, output))
     measures = measure(number, pairs)
-    found = [{"nodeid": test.nodeid, **m.to_json()} for m in measures]
+    # An unseeded call's agreement measures the model's sampling, not what a seed holds.
+    found = [{"nodeid": test.nodeid, **m.to_json(), "seed": seed} for m in measures]
     worst = min(measures, key=lambda m: m.agreement)
     if worst.agreement >= run.min_agreement:
         return found, None
     return found, Verdict(
         "failed",
         f"pytest-seeded: call #{number} of {test.nodeid} agreed with itself in "
-        f"{worst.agreement:.0%} of {worst.responses} answers (seed {test.seed}, "
+        f"{worst.agreement:.0%} of {worst.responses} answers ({_seeded(seed)}, "
         f"fingerprint {worst.fingerprint!r}, {worst.distinct} distinct), below "
         f"--llm-min-agreement {run.min_agreement:g}; first divergence at character "
         f"{worst.divergence_char}, token {worst.divergence_token}",

@@ -7,8 +7,9 @@ replay        answered from the snapshot; a request it does not hold fails the t
 record        sent; the answers are written as the test's snapshot if the test passes
 record-new    answered from the snapshot where it can; the rest is sent, and the test is recorded
               anew if anything was sent or left unused
-live          sent; each LLM answer is judged against the snapshot (live.py); nothing is written
-              unless the drift policy says "record"
+live          LLM calls sent, each answer judged against the snapshot (live.py); the other HTTP
+              answered from the snapshot (ini llm_live_other_http=live sends it); nothing is
+              written unless the drift policy says "record"
 ============  ====================================================================================
 
 Drift (live mode: an answer from an identity the snapshot holds no answer of):
@@ -24,6 +25,7 @@ record  the new identity's answers are written beside the old ones
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +40,9 @@ class ModeRules:
     name: Mode
     # A request the snapshot holds is answered from it.
     answers_from_snapshot: bool
+    # The test's other HTTP (tools, retrieval) is answered from the snapshot, even where LLM
+    # calls are sent: a live run's model then sees the tool results it saw when recorded.
+    replays_other_http: bool
     # A request the snapshot does not answer goes to the server; otherwise it fails the test.
     sends: bool
     # Each LLM answer is judged against the snapshot's answer to the same request.
@@ -47,8 +52,8 @@ class ModeRules:
     writes: Literal["always", "if-changed", "never"]
     # The file on disk answers the test (all but record, which only keeps its bytes if unchanged).
     reads_recording: bool
-    # Which recorded calls a test must use by its end: all, the LLM calls only (live sends the
-    # other HTTP for real), or none (record replaces the file).
+    # Which recorded calls a test must use by its end: all, the LLM calls only (a live run that
+    # sends the other HTTP for real), or none (record replaces the file).
     holds_to_snapshot: Literal["all", "llm", "none"]
     # A test that asked for the plugin and made no call it saw is warned about (an uncovered
     # client looks just like that).
@@ -60,6 +65,7 @@ class ModeRules:
 MODES: dict[Mode, ModeRules] = {
     "replay": ModeRules(
         "replay",
+        replays_other_http=True,
         answers_from_snapshot=True,
         sends=False,
         judges=False,
@@ -71,17 +77,19 @@ MODES: dict[Mode, ModeRules] = {
     ),
     "live": ModeRules(
         "live",
+        replays_other_http=True,
         answers_from_snapshot=False,
         sends=True,
         judges=True,
         writes="never",
         reads_recording=True,
-        holds_to_snapshot="llm",
+        holds_to_snapshot="all",
         warns_without_calls=True,
         sent_verb="sent",
     ),
     "record": ModeRules(
         "record",
+        replays_other_http=False,
         answers_from_snapshot=False,
         sends=True,
         judges=False,
@@ -93,6 +101,7 @@ MODES: dict[Mode, ModeRules] = {
     ),
     "record-new": ModeRules(
         "record-new",
+        replays_other_http=True,
         answers_from_snapshot=True,
         sends=True,
         judges=False,
@@ -107,8 +116,21 @@ MODE_NAMES: tuple[Mode, ...] = tuple(MODES)
 DEFAULT_MODE: Mode = "replay"
 
 
-def rules(mode: Mode) -> ModeRules:
-    return MODES[mode]
+# The key set where none is (capture/credentials.py): not shaped like a real key, so no
+# scanner mistakes it, and a call that carries it is known to have had none.
+PLACEHOLDER_KEY = "pytest-seeded-no-key"
+
+# ini llm_live_other_http: a live run's other HTTP answered from the snapshot, or sent.
+OTHER_HTTP_CHOICES = ("replay", "live")
+
+
+def rules(mode: Mode, other_http: str = OTHER_HTTP_CHOICES[0]) -> ModeRules:
+    """A mode's row; ``other_http="live"`` (ini llm_live_other_http) sends a live run's other
+    HTTP for real, so only its LLM calls are held to the snapshot."""
+    found = MODES[mode]
+    if other_http == OTHER_HTTP_CHOICES[1] and found.judges:
+        return dataclasses.replace(found, replays_other_http=False, holds_to_snapshot="llm")
+    return found
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "llm_seed_hosts",
+        "hosts (host, or host:port) whose server takes a seed on every API shape, even where "
+        "the hosted API has none (llama.cpp and vLLM on /v1/responses and /v1/messages): the "
+        "run's seed is put there too; one or more per line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "llm_live_other_http",
+        "in live runs, the test's other HTTP (tools, retrieval) is answered from the snapshot "
+        "(replay, the default: the model sees the results it saw when recorded) or sent for "
+        "real (live)",
+        default="",
+    )
+    parser.addini(
         "llm_keep_identities",
         "how many identities (fingerprint and model) a call keeps answers for, the newest "
         "first; the oldest go when a re-record adds one (default 3)",

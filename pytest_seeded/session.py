@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seeded.capture.credentials import PLACEHOLDER_ENVIRONMENT, PLACEHOLDER_KEY
+from pytest_seeded.capture.credentials import (
+    AWS_PLACEHOLDERS,
+    PLACEHOLDER_ENVIRONMENT,
+    PLACEHOLDER_KEY,
+)
 from pytest_seeded.settings import OPENAI_DEFAULT_BASE_URL, RunSettings, client_base_url
 from pytest_seeded.stats import COUNT_NAMES
 
@@ -140,6 +144,11 @@ def run_environment(settings: RunSettings) -> pytest.MonkeyPatch:
         names = PLACEHOLDER_ENVIRONMENT if not rules.sends else ("OPENAI_API_KEY",)
         for name in names:
             if not os.environ.get(name):
+                env.setenv(name, PLACEHOLDER_KEY)
+        if not rules.sends and not any(
+            os.environ.get(name) for name in (*AWS_PLACEHOLDERS, "AWS_PROFILE")
+        ):
+            for name in AWS_PLACEHOLDERS:
                 env.setenv(name, PLACEHOLDER_KEY)
         # google-genai reads either; it warns when both are set.
         if not rules.sends and not (

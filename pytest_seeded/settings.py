@@ -4,6 +4,7 @@ errors that say which option was wrong and what it takes."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pytest_seeded.modes import (
     DEFAULT_MODE,
     DRIFT_NAMES,
     MODE_NAMES,
+    OTHER_HTTP_CHOICES,
     Mode,
     ModeRules,
     rules,
@@ -101,6 +103,12 @@ def on_old_type(value: str) -> str:
     return value
 
 
+def other_http_type(value: str) -> str:
+    if value not in OTHER_HTTP_CHOICES:
+        raise argparse.ArgumentTypeError(f"takes {' or '.join(OTHER_HTTP_CHOICES)}; got {value!r}")
+    return value
+
+
 def agreement_type(value: str) -> float:
     try:
         rate = float(value)
@@ -137,6 +145,11 @@ class RunSettings:
     allow_secret_fields: frozenset[str] = frozenset()
     # Hosts whose HTTP passes untouched in every mode (ini llm_passthrough_hosts).
     passthrough_hosts: frozenset[str] = frozenset()
+    # Hosts whose server takes a seed on every API shape (ini llm_seed_hosts).
+    seed_hosts: frozenset[str] = frozenset()
+    # Live runs: the test's other HTTP answered from the snapshot ("replay", so the model sees
+    # the tool results it saw when recorded) or sent for real ("live"; ini llm_live_other_http).
+    live_other_http: str = OTHER_HTTP_CHOICES[0]
     # How many identities' answers a call keeps (ini llm_keep_identities): the newest first.
     keep_identities: int = DEFAULT_KEEP_IDENTITIES
     # Snapshots recorded longer ago than this many days warn or fail (--llm-max-age).
@@ -150,10 +163,10 @@ class RunSettings:
     def seed(self) -> int:
         return self.seeds[0]
 
-    @property
+    @functools.cached_property
     def rules(self) -> ModeRules:
         """What the run's mode does (modes.py)."""
-        return rules(self.mode)
+        return rules(self.mode, self.live_other_http)
 
 
 @dataclass(frozen=True)
@@ -246,6 +259,9 @@ def resolve_run_settings(config: pytest.Config) -> RunSettings:
         scrub_fields=field_names(config.getini("llm_scrub_fields")),
         allow_secret_fields=field_names(config.getini("llm_allow_secret_fields")),
         passthrough_hosts=field_names(config.getini("llm_passthrough_hosts")),
+        seed_hosts=field_names(config.getini("llm_seed_hosts")),
+        live_other_http=_ini(config, "llm_live_other_http", other_http_type, "llm_live_other_http")
+        or OTHER_HTTP_CHOICES[0],
         max_age_days=max_age,
         on_old=on_old or "warn",
         min_cosine=DEFAULT_MIN_COSINE if min_cosine is None else min_cosine,

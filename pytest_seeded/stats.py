@@ -24,6 +24,7 @@ COUNT_NAMES = (
     "unreadable",
     "http_recorded",
     "http_replayed",
+    "http_sent",
     "file_new",
     "file_changed",
     "file_unchanged",
@@ -66,6 +67,8 @@ class CallStats:
     # The test's other HTTP (tools, retrieval): recorded, and answered from the recording.
     http_recorded: int = 0
     http_replayed: int = 0
+    # live: other HTTP sent for real and not compared (llm_live_other_http=live, or after drift).
+    http_sent: int = 0
     # What happened to the test's snapshot file (at most one of these is 1).
     file_new: int = 0
     file_changed: int = 0

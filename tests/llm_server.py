@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from provider_routes import ProviderRoutes
+
 WORDS = (
     "rain falls softly on the quiet harbour while lanterns glow and gulls drift over grey "
     "stones the kettle sings a morning tune of copper light and paper boats"
@@ -130,7 +132,7 @@ def _usage(prompt: str, text: str) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BaseHTTPRequestHandler, ProviderRoutes):
     server: _Server
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: with Nagle's algorithm on, a reused
@@ -251,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
             city = self.path.partition("city=")[2] or "nowhere"
             temp = int(hashlib.sha256(f"{city}{state.salt}".encode()).hexdigest()[:2], 16) % 30
             self._send_json(200, {"city": city, "celsius": temp})
+        elif self.provider_get(self.path.split("?")[0].rstrip("/")):
+            return
         elif self.path.rstrip("/").endswith("/models"):
             self._send_json(
                 200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]}
@@ -284,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
         path = self.path.split("?")[0].rstrip("/")
+        if self.provider_post(path, body):
+            return
         for suffix, answer in (
             ("/embeddings", self._embeddings),
             ("/moderations", self._moderations),
@@ -328,7 +334,16 @@ class _Handler(BaseHTTPRequestHandler):
         if state.raw_answer is not None:
             self._send_json(200, state.raw_answer)
             return
-        seed = body.get("seed")
+        if "random_seed" in body and "seed" in body:
+            # Mistral's API refuses fields it does not know.
+            self._send_json(
+                422,
+                {"object": "error", "type": "invalid_request_error",
+                 "message": {"detail": [{"type": "extra_forbidden", "loc": ["body", "seed"],
+                                         "msg": "Extra inputs are not permitted"}]}},
+            )  # fmt: skip
+            return
+        seed = body.get("seed", body.get("random_seed"))
         model = str(body.get("model", "loopback"))
         prompt = _prompt_of(body)
         if state.reject_marker in prompt and not state.accept_all:

@@ -173,3 +173,97 @@ def test_the_example_project_live_is_skipped_when_the_served_model_changes(
     result.stdout.fnmatch_lines(
         [f"model changed '{llama.served_name}' -> '{other.served_name}' in 7 test(s):"]
     )
+
+
+RESPONSES = """
+import os
+import openai
+
+def test_responses(seeded_calls):
+    client = openai.OpenAI(base_url=os.environ["LLAMA_URL"], api_key="no-key-needed")
+    r = client.responses.create(model="smollm2-135m", input="Write one sentence about the sea.",
+                                max_output_tokens=24)
+    assert r.output_text
+"""
+
+MESSAGES = """
+import os
+import anthropic
+
+def test_messages(seeded_calls):
+    client = anthropic.Anthropic(base_url=os.environ["LLAMA_URL"].removesuffix("/v1"),
+                                 api_key="no-key-needed")
+    r = client.messages.create(model="smollm2-135m", max_tokens=24,
+                               messages=[{"role": "user", "content": "One sentence about the sea."}])
+    assert r.content[0].text
+"""
+
+
+def test_the_responses_api_is_seeded_where_the_server_takes_a_seed(
+    real: Project, llama: LlamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Responses API has no seed, but llama.cpp takes one there: llm_seed_hosts puts it
+    in, and a live run of the same model passes (without it: 3 distinct answers of 3)."""
+    monkeypatch.setenv("LLAMA_URL", llama.url)
+    real.write_ini(f"llm_seed_hosts = 127.0.0.1:{llama.port}\n")
+    real.pytester.makepyfile(test_real=RESPONSES)
+    real.run("--llm-mode=record").assert_outcomes(passed=1)
+    (call,) = [c for t in real.snapshots().values() for c in json.loads(t)["calls"]]
+    assert call["request"]["body"]["seed"] == 42
+    for _ in range(2):
+        live = real.run("--llm-mode=live")
+        live.assert_outcomes(passed=1)
+        live.stdout.fnmatch_lines(["*calls: 1 matched live*"])
+
+
+def test_anthropic_messages_unseeded_says_so_and_a_server_seed_holds(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama.cpp (build 11434) ignores a seed on /v1/messages, so no request field can seed
+    it: a live failure says the call went unseeded and what fits; a server started with
+    --seed answers the same each time, and the live run passes."""
+    project.pytester.makepyfile(test_real=MESSAGES)
+    with LlamaServer() as server:
+        monkeypatch.setenv("LLAMA_URL", server.url)
+        project.run("--llm-mode=record").assert_outcomes(passed=1)
+        failed = project.run("--llm-mode=live")
+        failed.assert_outcomes(failed=1)
+        failed.stdout.fnmatch_lines(["*unseeded: its API takes no seed*", "*llm_seed_hosts*"])
+    with LlamaServer(extra_args=("--seed", "7")) as server:
+        monkeypatch.setenv("LLAMA_URL", server.url)
+        project.run("--llm-mode=record").assert_outcomes(passed=1)
+        for _ in range(2):
+            project.run("--llm-mode=live").assert_outcomes(passed=1)
+
+
+EMBED = """
+def test_embed(seeded_llm):
+    r = seeded_llm.embeddings.create(model="smollm2-135m", input=["the sea", "the sky"])
+    assert len(r.data) == 2
+"""
+
+
+def test_embeddings_from_a_swapped_model_file_are_drift(
+    project: Project, llama: LlamaServer, tmp_path: Path
+) -> None:
+    """llama.cpp's embeddings answers repeat the requested model name, whatever file it
+    serves; its /v1/models names the file. A swapped file is drift, not a failure."""
+    args = ("--embeddings", "--pooling", "mean")
+    project.pytester.makepyfile(test_embed=EMBED)
+    with LlamaServer(extra_args=args) as first:
+        project.base_url = first.url
+        project.write_ini()
+        project.run("--llm-mode=record").assert_outcomes(passed=1)
+        (call,) = json.loads(next(iter(project.snapshots().values())))["calls"]
+        assert call["model"] == "smollm2-135m"
+        assert call["fingerprint"].startswith(first.served_name)
+        project.run("--llm-mode=live").assert_outcomes(passed=1)
+    original = Path(llama_server.find_model() or "")
+    swapped = tmp_path / "swapped.gguf"
+    swapped.write_bytes(original.read_bytes().replace(b"HuggingFaceTB", b"HuggingFaceTC", 1))
+    with LlamaServer(extra_args=args, model=str(swapped)) as other:
+        project.base_url = other.url
+        project.write_ini()
+        result = project.run("--llm-mode=live", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([f"served model changed '{first.served_name}*"])

@@ -10,7 +10,10 @@ own clients, and a gateway may front any of them. Every other request is the tes
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +24,47 @@ from pytest_seeded.storage.snapshot import RecordedResponse
 
 
 @dataclass(frozen=True)
+class StreamEnd:
+    """How a complete stream of an API ends; a stream without it was cut short by the server."""
+
+    # As a message names it: "closing 'data: [DONE]'".
+    says: str
+    complete: Callable[[list[dict[str, Any]]], bool]
+
+
+def _data_is(value: str) -> StreamEnd:
+    return StreamEnd(
+        f"closing 'data: {value}'", lambda events: bool(events) and events[-1].get("data") == value
+    )
+
+
+def _event_named(name: str) -> StreamEnd:
+    def complete(events: list[dict[str, Any]]) -> bool:
+        return any(
+            e.get("event") == name
+            or (isinstance(e.get("data"), dict) and e["data"].get("type") == name)
+            for e in events[-3:]
+        )
+
+    return StreamEnd(f"closing '{name}' event", complete)
+
+
+def _last_has(key: str, value: Any = None) -> StreamEnd:
+    """The last event's data has ``key`` (with that value, or any value but null)."""
+
+    def complete(events: list[dict[str, Any]]) -> bool:
+        data = events[-1].get("data") if events else None
+        if not isinstance(data, dict) or data.get(key) is None:
+            return False
+        return value is None or data[key] == value
+
+    shown = json.dumps({key: value}) if value is not None else f"'{key}'"
+    return StreamEnd(f"closing line with {shown}", complete)
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """One API shape."""
+    """One API shape: a row of the providers table."""
 
     name: str
     # Where the seed goes in the JSON body: a path of keys, or () when the API has no seed.
@@ -36,57 +78,52 @@ class Endpoint:
     fingerprint: Identity = readers.openai_fingerprint
     model: Identity = readers.MODEL
     model_name: str = "model"
-    # How a complete stream ends: the last event's data, or the name of its last event.
-    stream_end_data: str | None = None
-    stream_end_event: str | None = None
+    # How a complete stream ends; None: however it ends.
+    stream_end: StreamEnd | None = None
+    # What to ask the server, once per run, for what served an answer that does not say it
+    # (capture/probes.py): "models" (/v1/models), "ollama" (/api/tags' digest), "tgi" (/info).
+    probe: str | None = None
+
+    @property
+    def fingerprint_name(self) -> str:
+        """What the first half of the identity is called where it changed."""
+        return "served model" if self.probe else "system_fingerprint"
 
     @property
     def seedable(self) -> bool:
         return bool(self.seed_at)
 
     @property
-    def stream_end(self) -> str:
-        """The end a complete stream of this API has, as a message names it."""
-        if self.stream_end_data is not None:
-            return f"closing 'data: {self.stream_end_data}'"
-        return f"closing '{self.stream_end_event}' event"
+    def stream_end_says(self) -> str:
+        return self.stream_end.says if self.stream_end else "its end"
 
     def stream_complete(self, events: list[dict[str, Any]]) -> bool:
         """Whether a stream reached the end its API always sends: without it the server
         stopped early (a crash, a proxy's timeout) and the answer may be cut short."""
-        if self.stream_end_data is not None:
-            return bool(events) and events[-1].get("data") == self.stream_end_data
-        if self.stream_end_event is not None:
-            return any(
-                e.get("event") == self.stream_end_event
-                or (
-                    isinstance(e.get("data"), dict)
-                    and e["data"].get("type") == self.stream_end_event
-                )
-                for e in events[-3:]
-            )
-        return True
+        return self.stream_end is None or self.stream_end.complete(events)
 
 
 CHAT = Endpoint(
     "chat.completions",
     seed_at=("seed",),
     reader=readers.openai_choices,
-    stream_end_data="[DONE]",
+    stream_end=_data_is("[DONE]"),
 )
 COMPLETIONS = Endpoint(
-    "completions", seed_at=("seed",), reader=readers.openai_choices, stream_end_data="[DONE]"
+    "completions", seed_at=("seed",), reader=readers.openai_choices, stream_end=_data_is("[DONE]")
 )
 RESPONSES = Endpoint(
     "responses",
     reader=readers.responses_choices,
     fingerprint=readers.no_fingerprint,
-    stream_end_event="response.completed",
+    stream_end=_event_named("response.completed"),
 )
 EMBEDDINGS = Endpoint(
     "embeddings",
     reader=readers.embedding_choices,
     vectors=readers.embedding_vectors,
+    # llama.cpp's answers repeat the requested name, whatever file it serves.
+    probe="models",
 )
 MODERATIONS = Endpoint("moderations", reader=readers.moderation_choices)
 # Speech, images, transcriptions, files: compared whole (bytes by digest).
@@ -95,7 +132,7 @@ ANTHROPIC_MESSAGES = Endpoint(
     "anthropic.messages",
     reader=readers.anthropic_choices,
     fingerprint=readers.no_fingerprint,
-    stream_end_event="message_stop",
+    stream_end=_event_named("message_stop"),
 )
 GEMINI = Endpoint(
     "gemini",
@@ -111,46 +148,156 @@ GEMINI_OTHER = Endpoint(
     model=readers.model_of("modelVersion"),
     model_name="modelVersion",
 )
+# Mistral's chat takes its seed as random_seed and refuses fields it does not know.
+MISTRAL_CHAT = Endpoint(
+    "mistral.chat",
+    seed_at=("random_seed",),
+    reader=readers.openai_choices,
+    fingerprint=readers.no_fingerprint,
+    stream_end=_data_is("[DONE]"),
+)
+OLLAMA_CHAT = Endpoint(
+    "ollama.chat",
+    seed_at=("options", "seed"),
+    reader=readers.ollama_choices,
+    fingerprint=readers.no_fingerprint,
+    stream_end=_last_has("done", True),
+    probe="ollama",
+)
+OLLAMA_GENERATE = dataclasses.replace(OLLAMA_CHAT, name="ollama.generate")
+OLLAMA_EMBED = Endpoint(
+    "ollama.embed",
+    reader=readers.embedding_text(readers.ollama_vectors),
+    vectors=readers.ollama_vectors,
+    fingerprint=readers.no_fingerprint,
+    probe="ollama",
+)
+COHERE_CHAT = Endpoint(
+    "cohere.chat",
+    seed_at=("seed",),
+    reader=readers.cohere_choices,
+    fingerprint=readers.no_fingerprint,
+    stream_end=_event_named("message-end"),
+)
+COHERE_EMBED = Endpoint(
+    "cohere.embed",
+    reader=readers.embedding_text(readers.cohere_vectors),
+    vectors=readers.cohere_vectors,
+    fingerprint=readers.no_fingerprint,
+)
+# Bedrock Runtime: no seed on any model; the model is in the path, not the answer.
+BEDROCK = Endpoint("bedrock", reader=readers.bedrock_choices, fingerprint=readers.no_fingerprint)
+TGI = Endpoint(
+    "tgi.generate",
+    seed_at=("parameters", "seed"),
+    reader=readers.tgi_choices,
+    fingerprint=readers.no_fingerprint,
+    stream_end=_last_has("generated_text"),
+    probe="tgi",
+)
+VLLM_GENERATE = Endpoint(
+    "vllm.generate",
+    seed_at=("seed",),
+    reader=readers.vllm_choices,
+    fingerprint=readers.no_fingerprint,
+)
+# A JSON POST that names a model and carries a prompt on a path no row knows: an LLM call of an
+# API the table lacks, compared by the generic reader, never seeded (its field is unknown).
+GENERIC = Endpoint("llm", fingerprint=readers.no_fingerprint)
 # Any other request an LLM SDK sends to its API (models.list, files, batches): stored by path
 # like the calls above, so a recording does not depend on the server's address.
 SDK_OTHER = Endpoint("api")
 
-# OpenAI-shaped paths, matched on their end (a gateway may put any prefix before /v1).
-_OPENAI_SUFFIXES = (
-    ("/chat/completions", CHAT),
-    ("/completions", COMPLETIONS),
-    ("/responses", RESPONSES),
-    ("/embeddings", EMBEDDINGS),
-    ("/moderations", MODERATIONS),
-    ("/images/generations", OPENAI_OTHER),
-    ("/images/edits", OPENAI_OTHER),
-    ("/images/variations", OPENAI_OTHER),
-    ("/audio/speech", OPENAI_OTHER),
-    ("/audio/transcriptions", OPENAI_OTHER),
-    ("/audio/translations", OPENAI_OTHER),
-    ("/messages", ANTHROPIC_MESSAGES),
-    ("/messages/count_tokens", OPENAI_OTHER),
+
+def _has(*keys: str) -> Callable[[Any], bool]:
+    return lambda body: isinstance(body, dict) and all(k in body for k in keys)
+
+
+def _any(body: Any) -> bool:
+    return True
+
+
+def _names_model(body: Any) -> bool:
+    # OpenAI- and Anthropic-shaped calls name a model in their body, or are a multipart form
+    # (uploads, transcriptions): a path alone could be anyone's (a chat tool's POST /messages).
+    return isinstance(body, dict) and ("model" in body or "form" in body)
+
+
+def _mistral(body: Any, host: str, agent: str) -> bool:
+    return (
+        host.endswith("mistral.ai")
+        or agent.startswith("mistral-client")
+        or (isinstance(body, dict) and "random_seed" in body)
+    )
+
+
+def _tgi(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("inputs"), str) and "model" not in body
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a request of one API shape is recognised: its path (a regular expression searched
+    at the path's end) and what its body (and, rarely, its host or client) must hold."""
+
+    path: str
+    endpoint: Endpoint
+    body: Callable[[Any], bool] = _names_model
+    sender: Callable[[Any, str, str], bool] | None = None
+
+
+# The providers table, first match wins: more particular rows before the OpenAI shapes they
+# share a path with. A gateway may put any prefix before a path.
+ROUTES: tuple[Route, ...] = (
+    Route(r"/api/chat", OLLAMA_CHAT, _has("model")),
+    Route(r"/api/generate", OLLAMA_GENERATE, _has("model")),
+    Route(r"/api/embed(dings)?", OLLAMA_EMBED, _has("model")),
+    Route(r"/v2/chat", COHERE_CHAT, _has("model", "messages")),
+    Route(r"/v2/embed", COHERE_EMBED, _has("model")),
+    Route(
+        r"/model/[^/]+/(converse|converse-stream|invoke|invoke-with-response-stream)",
+        BEDROCK,
+        lambda body: True,
+    ),
+    Route(r"/chat/completions", MISTRAL_CHAT, sender=_mistral),
+    Route(r"/chat/completions", CHAT),
+    Route(r"/completions", COMPLETIONS),
+    Route(r"/responses", RESPONSES),
+    Route(r"/embeddings", EMBEDDINGS),
+    Route(r"/moderations", MODERATIONS),
+    Route(r"/images/(generations|edits|variations)", OPENAI_OTHER),
+    Route(r"/audio/(speech|transcriptions|translations)", OPENAI_OTHER),
+    Route(r"/messages", ANTHROPIC_MESSAGES),
+    Route(r"/messages/count_tokens", OPENAI_OTHER),
+    Route(r"/models/[^/:]+:(generateContent|streamGenerateContent)", GEMINI, _any),
+    Route(r"/models/[^/:]+:\w+", GEMINI_OTHER, _any),
+    # TGI answers its root route too (huggingface_hub's InferenceClient posts there).
+    Route(r"(/generate|/generate_stream|^)", TGI, _tgi),
+    Route(r"/generate", VLLM_GENERATE, _has("prompt")),
 )
+_COMPILED = tuple((re.compile(f"{route.path}$"), route) for route in ROUTES)
 # Responses API follow-ups: /responses/{id}, /responses/{id}/input_items, .../cancel.
 _RESPONSES_ITEM = re.compile(r"/responses/[^/]+(/input_items|/cancel)?$")
-_GEMINI = re.compile(r"/models/[^/:]+:(\w+)$")
-_GEMINI_GENERATE = ("generateContent", "streamGenerateContent")
+# The fallback's prompt fields: chat messages, a prompt, an input, Gemini-style contents.
+_PROMPT_FIELDS = ("messages", "prompt", "input", "inputs", "contents")
 
 
-def classify(method: str, path: str, body: Any) -> Endpoint | None:
+def classify(method: str, path: str, body: Any, host: str = "", agent: str = "") -> Endpoint | None:
     """The API shape of a request, or None when it is not an LLM call (the test's other HTTP).
-    A path alone could be anyone's (a chat tool's POST /messages): OpenAI- and Anthropic-shaped
-    calls also name a model in their body, or are a multipart form (uploads, transcriptions).
     Cheap: it runs on every request a test makes."""
     path = path.rstrip("/")
     if method == "POST":
-        names_model = isinstance(body, dict) and ("model" in body or "form" in body)
-        for suffix, endpoint in _OPENAI_SUFFIXES:
-            if path.endswith(suffix):
-                return endpoint if names_model else None
-        found = _GEMINI.search(path)
-        if found is not None:
-            return GEMINI if found.group(1) in _GEMINI_GENERATE else GEMINI_OTHER
+        for pattern, route in _COMPILED:
+            if pattern.search(path) is None or not route.body(body):
+                continue
+            if route.sender is None or route.sender(body, host, agent):
+                return route.endpoint
+        if (
+            isinstance(body, dict)
+            and isinstance(body.get("model"), str)
+            and any(key in body for key in _PROMPT_FIELDS)
+        ):
+            return GENERIC
     if _RESPONSES_ITEM.search(path):
         return RESPONSES
     return None
@@ -159,7 +306,9 @@ def classify(method: str, path: str, body: Any) -> Endpoint | None:
 # Telemetry the frameworks upload from background threads (openai-agents' traces, LangSmith's
 # runs): not part of what a test does, and different on every run. Never recorded; sent as the
 # user configured in record and live runs, answered in the process in replay.
-_TELEMETRY_PATHS = ("/traces/ingest",)
+# huggingface_hub fetches its agent registry (at most daily, cached on disk) before a request:
+# recorded, a replay that reads the cache would leave it unused.
+_TELEMETRY_PATHS = ("/traces/ingest", "/api/agent-harnesses")
 _TELEMETRY_HOSTS = ("smith.langchain.com",)
 
 
@@ -177,12 +326,16 @@ def sent_by_sdk(headers: Any) -> bool:
     )
 
 
-def seeded(endpoint: Endpoint, body: Any, seed: int) -> dict[str, Any] | None:
-    """The body with the run's seed where the API takes one and the request set none; None to
-    send the request as it is."""
-    if not endpoint.seed_at or not isinstance(body, dict):
+# Where llm_seed_hosts put the seed on an API shape that has none of its own.
+SEED_ON_ANY_API = ("seed",)
+
+
+def seeded(at: tuple[str, ...], body: Any, seed: int) -> dict[str, Any] | None:
+    """The body with the run's seed at ``at`` (a path of keys), unless the request set one
+    there itself (it keeps its own: the stored request shows it); None to send it as it is."""
+    if not at or not isinstance(body, dict):
         return None
-    *parents, key = endpoint.seed_at
+    *parents, key = at
     out = dict(body)
     node = out
     for name in parents:
@@ -199,6 +352,16 @@ def seeded(endpoint: Endpoint, body: Any, seed: int) -> dict[str, Any] | None:
         return None
     node[key] = seed
     return out
+
+
+def seed_in(at: tuple[str, ...], body: Any) -> Any:
+    """The seed a request carries at ``at``; None when it has none (or the API takes none)."""
+    node = body
+    for name in at:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node if at else None
 
 
 def output_of(endpoint: Endpoint, response: RecordedResponse) -> str:

@@ -199,13 +199,22 @@ def embedding_vectors(response: RecordedResponse) -> dict[int, list[float]]:
     return out
 
 
-def embedding_choices(response: RecordedResponse) -> dict[int, Choice]:
-    lines = []
-    for index, vector in sorted(embedding_vectors(response).items()):
-        head = ", ".join(f"{v:.4f}" for v in vector[:4])
-        digest = hashlib.sha256(struct.pack(f"<{len(vector)}f", *vector)).hexdigest()[:12]
-        lines.append(f"vector {index}: {len(vector)} dims [{head}, ...] sha256 {digest}")
-    return _text("\n".join(lines))
+def embedding_text(vectors: Vectors) -> Reader:
+    """What a snapshot shows of an embeddings answer: each vector's size, head and digest (a
+    live run compares the vectors themselves, by cosine similarity)."""
+
+    def read(response: RecordedResponse) -> dict[int, Choice]:
+        lines = []
+        for index, vector in sorted(vectors(response).items()):
+            head = ", ".join(f"{v:.4f}" for v in vector[:4])
+            digest = hashlib.sha256(struct.pack(f"<{len(vector)}f", *vector)).hexdigest()[:12]
+            lines.append(f"vector {index}: {len(vector)} dims [{head}, ...] sha256 {digest}")
+        return _text("\n".join(lines))
+
+    return read
+
+
+embedding_choices = embedding_text(embedding_vectors)
 
 
 # -- Moderations -----------------------------------------------------------------------------
@@ -228,6 +237,226 @@ def moderation_choices(response: RecordedResponse) -> dict[int, Choice]:
     return _text("\n".join(lines))
 
 
+# -- Ollama's own API (/api/chat, /api/generate, /api/embed; NDJSON streams) ---------------
+
+
+def ollama_choices(response: RecordedResponse) -> dict[int, Choice]:
+    """A chat answer's message (or a generate answer's response), whole or over the stream's
+    lines; tool calls as the message names them."""
+    choice = Choice()
+    for data in data_of(response):
+        message = data.get("message")
+        if isinstance(message, dict):
+            choice.content += str(message.get("content") or "")
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    arguments = function.get("arguments")
+                    choice.tool_calls.append(
+                        (str(function.get("name", "")), json.dumps(arguments, sort_keys=True))
+                    )
+        elif isinstance(data.get("response"), str):
+            choice.content += data["response"]
+    return {0: choice}
+
+
+def ollama_vectors(response: RecordedResponse) -> dict[int, list[float]]:
+    """/api/embed's "embeddings" (one per input), or the older /api/embeddings' "embedding"."""
+    body = response.body if isinstance(response.body, dict) else {}
+    raw = body.get("embeddings")
+    if not isinstance(raw, list):
+        raw = [body.get("embedding")]
+    return {
+        n: [float(v) for v in vector if isinstance(v, (int, float))]
+        for n, vector in enumerate(raw)
+        if isinstance(vector, list)
+    }
+
+
+# -- Cohere v2 (/v2/chat, /v2/embed) ---------------------------------------------------------
+
+
+def cohere_choices(response: RecordedResponse) -> dict[int, Choice]:
+    """The message's text blocks and tool calls, whole or from the stream's content-delta and
+    tool-call events."""
+    choice = Choice()
+    tools: list[list[str]] = []
+    for data in data_of(response):
+        kind = data.get("type")
+        message = data.get("message")
+        if kind is None and isinstance(message, dict):  # a whole answer
+            for block in message.get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "text":
+                    choice.content += str(block.get("text", ""))
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    tools.append([str(function.get("name", "")), str(function.get("arguments"))])
+            continue
+        delta = data.get("delta")
+        delta_message = delta.get("message") if isinstance(delta, dict) else None
+        if not isinstance(delta_message, dict):
+            continue
+        content = delta_message.get("content")
+        if kind == "content-delta" and isinstance(content, dict):
+            choice.content += str(content.get("text", ""))
+        call = delta_message.get("tool_calls")
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        if kind == "tool-call-start":
+            tools.append([str(function.get("name", "")), str(function.get("arguments") or "")])
+        elif kind == "tool-call-delta" and tools:
+            tools[-1][1] += str(function.get("arguments") or "")
+    choice.tool_calls = [(name, args) for name, args in tools]
+    return {0: choice}
+
+
+def cohere_vectors(response: RecordedResponse) -> dict[int, list[float]]:
+    """v2's embeddings by type (the float ones), or v1's plain list."""
+    body = response.body if isinstance(response.body, dict) else {}
+    raw = body.get("embeddings")
+    if isinstance(raw, dict):
+        raw = raw.get("float")
+    if not isinstance(raw, list):
+        return {}
+    return {
+        n: [float(v) for v in vector if isinstance(v, (int, float))]
+        for n, vector in enumerate(raw)
+        if isinstance(vector, list)
+    }
+
+
+# -- AWS Bedrock Runtime (Converse, InvokeModel) ---------------------------------------------
+
+
+def event_stream_messages(data: bytes) -> list[dict[str, Any]]:
+    """The JSON payloads of an AWS event stream (application/vnd.amazon.eventstream: Bedrock's
+    ConverseStream and InvokeModelWithResponseStream), each under its ':event-type' header.
+    Frames: total length, headers length, prelude CRC, headers, payload, message CRC."""
+    out: list[dict[str, Any]] = []
+    at = 0
+    while at + 16 <= len(data):
+        total, headers_length = struct.unpack(">II", data[at : at + 8])
+        if total < 16 or at + total > len(data):
+            break
+        headers = _event_stream_headers(data[at + 12 : at + 12 + headers_length])
+        payload = data[at + 12 + headers_length : at + total - 4]
+        at += total
+        try:
+            message = json.loads(payload) if payload else {}
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            out.append({headers.get(":event-type", ""): message})
+    return out
+
+
+def _event_stream_headers(raw: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    at = 0
+    while at < len(raw):
+        size = raw[at]
+        name = raw[at + 1 : at + 1 + size].decode("utf-8", "replace")
+        at += 1 + size
+        kind = raw[at]
+        at += 1
+        if kind == 7:  # string: two-byte length
+            (length,) = struct.unpack(">H", raw[at : at + 2])
+            headers[name] = raw[at + 2 : at + 2 + length].decode("utf-8", "replace")
+            at += 2 + length
+        else:  # the frames Bedrock sends carry strings only; anything else ends the read
+            break
+    return headers
+
+
+def _bedrock_data(response: RecordedResponse) -> list[dict[str, Any]]:
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"base64"}:
+        try:
+            return event_stream_messages(base64.b64decode(str(body["base64"])))
+        except (binascii.Error, ValueError, struct.error, IndexError):
+            return []
+    return data_of(response)
+
+
+# ConverseStream's events that carry no text (its usage and metrics are in "metadata").
+_STREAM_EVENTS = {"messageStart", "contentBlockStop", "messageStop", "metadata"}
+
+
+def bedrock_choices(response: RecordedResponse) -> dict[int, Choice]:
+    """Converse's output message (text and toolUse blocks), whole or from ConverseStream's
+    events; an InvokeModel answer by its model family's shape (Anthropic's messages, Llama's
+    generation, Mistral's outputs, Titan's results), anything else whole."""
+    choice = Choice()
+    tools: dict[int, list[str]] = {}
+    for data in _bedrock_data(response):
+        if "output" in data:  # Converse, whole
+            message = (data.get("output") or {}).get("message") or {}
+            for n, block in enumerate(message.get("content") or []):
+                if isinstance(block, dict) and "text" in block:
+                    choice.content += str(block["text"])
+                elif isinstance(block, dict) and isinstance(block.get("toolUse"), dict):
+                    use = block["toolUse"]
+                    tools[n] = [str(use.get("name", "")), json.dumps(use.get("input"))]
+        elif "contentBlockStart" in data:
+            start = data["contentBlockStart"]
+            use = (start.get("start") or {}).get("toolUse")
+            if isinstance(use, dict):
+                tools[int(start.get("contentBlockIndex", 0))] = [str(use.get("name", "")), ""]
+        elif "contentBlockDelta" in data:
+            event = data["contentBlockDelta"]
+            delta = event.get("delta") or {}
+            if "text" in delta:
+                choice.content += str(delta["text"])
+            elif isinstance(delta.get("toolUse"), dict):
+                index = int(event.get("contentBlockIndex", 0))
+                tools.setdefault(index, ["", ""])[1] += str(delta["toolUse"].get("input", ""))
+        elif data.get("type") == "message":  # InvokeModel, an Anthropic model
+            return anthropic_choices(response)
+        elif isinstance(data.get("generation"), str):  # InvokeModel, Llama
+            choice.content += data["generation"]
+        elif isinstance(data.get("outputs"), list):  # InvokeModel, Mistral
+            choice.content += "".join(
+                str(o.get("text", "")) for o in data["outputs"] if isinstance(o, dict)
+            )
+        elif isinstance(data.get("results"), list):  # InvokeModel, Titan
+            choice.content += "".join(
+                str(r.get("outputText", "")) for r in data["results"] if isinstance(r, dict)
+            )
+        elif not _STREAM_EVENTS.intersection(data):
+            return generic_choices(response)
+    choice.tool_calls = [(name, args) for _, (name, args) in sorted(tools.items())]
+    return {0: choice}
+
+
+# -- Hugging Face TGI (/generate, /generate_stream) and vLLM's own /generate -----------------
+
+
+def tgi_choices(response: RecordedResponse) -> dict[int, Choice]:
+    """generated_text (a list of one from the root route), or the stream's tokens."""
+    body = response.body
+    if isinstance(body, list):
+        body = body[0] if body and isinstance(body[0], dict) else {}
+    if response.events is None:
+        return _text(str((body or {}).get("generated_text") or ""))
+    text = ""
+    for data in data_of(response):
+        token = data.get("token")
+        if isinstance(token, dict) and not token.get("special"):
+            text += str(token.get("text", ""))
+    return _text(text)
+
+
+def vllm_choices(response: RecordedResponse) -> dict[int, Choice]:
+    """vLLM's own /generate: {"text": [prompt + output, ...]}, one per sampled sequence."""
+    body = response.body if isinstance(response.body, dict) else {}
+    texts = body.get("text")
+    if not isinstance(texts, list):
+        return generic_choices(response)
+    return {n: Choice(str(t)) for n, t in enumerate(texts)}
+
+
 # -- Anything else: bytes, and JSON minus what changes on every call -------------------------
 
 # Keys whose values differ on every call whatever the answer says: server-made ids, times,
@@ -238,7 +467,8 @@ _VOLATILE = frozenset(
 
 
 def _volatile(key: str) -> bool:
-    return key in _VOLATILE or key.endswith(("_at", "_id"))
+    # Ollama's and TGI's timings (total_duration, ...), Bedrock's metrics.latencyMs.
+    return key in _VOLATILE or key.endswith(("_at", "_id", "_duration", "_ms", "latencyMs"))
 
 
 def _digest(data: bytes) -> str:
@@ -288,17 +518,31 @@ def generic_choices(response: RecordedResponse) -> dict[int, Choice]:
 def tokens_used(response: RecordedResponse) -> int | None:
     """The tokens an answer cost, from whichever usage its API reports: OpenAI's ``usage``
     (chat, completions, Responses, embeddings), Anthropic's (input and output counted apart,
-    spread over a stream's events) and Gemini's ``usageMetadata``."""
+    spread over a stream's events), Gemini's ``usageMetadata``, Cohere's ``usage.tokens``,
+    Bedrock's ``usage.totalTokens`` and Ollama's eval counts."""
     seen: dict[str, int] = {}
     for data in data_of(response):
-        for holder in (data, data.get("response"), data.get("message")):
+        delta = data.get("delta")
+        for holder in (
+            data,
+            data.get("response"),
+            data.get("message"),
+            delta if isinstance(delta, dict) else None,
+        ):
             if not isinstance(holder, dict):
                 continue
             usage = holder.get("usage")
+            if isinstance(usage, dict) and isinstance(usage.get("tokens"), dict):
+                usage = usage["tokens"]  # Cohere: billed units apart from tokens
             if isinstance(usage, dict):
                 for key, value in usage.items():
                     if key.endswith("_tokens") and isinstance(value, int):
                         seen[key] = max(seen.get(key, 0), value)
+                    elif key == "totalTokens" and isinstance(value, int):  # Bedrock
+                        seen["total_tokens"] = max(seen.get("total_tokens", 0), value)
+            for key in ("prompt_eval_count", "eval_count"):  # Ollama
+                if isinstance(holder.get(key), int):
+                    seen[key] = max(seen.get(key, 0), holder[key])
             meta = holder.get("usageMetadata")
             if isinstance(meta, dict) and isinstance(meta.get("totalTokenCount"), int):
                 seen["total_tokens"] = max(seen.get("total_tokens", 0), meta["totalTokenCount"])

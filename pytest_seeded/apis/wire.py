@@ -111,6 +111,65 @@ def encode_sse(events: list[dict[str, Any]]) -> Iterator[bytes]:
         yield f"{head}{lines}\n".encode("utf-8", "backslashreplace")
 
 
+class NDJSONParser:
+    """Incremental parser of newline-delimited JSON (Ollama's streams): one event per line,
+    {"data": the parsed line}, kept as text where a line is not JSON."""
+
+    def __init__(self, *, exact: bool = False) -> None:
+        self._buffer = bytearray()
+        self.events: list[dict[str, Any]] = []
+
+    def feed(self, data: bytes) -> None:
+        buffer = self._buffer
+        start = len(buffer)
+        buffer += data
+        if b"\n" not in data:
+            return
+        end = buffer.rindex(b"\n", start)
+        for line in bytes(buffer[:end]).split(b"\n"):
+            self._add(line)
+        del buffer[: end + 1]
+
+    def close(self) -> None:
+        if self._buffer.strip():
+            self._add(bytes(self._buffer))
+        self._buffer = bytearray()
+
+    def _add(self, line: bytes) -> None:
+        text = line.decode("utf-8", errors="replace").strip()
+        if not text:
+            return
+        try:
+            self.events.append({"data": json.loads(text)})
+        except ValueError:
+            self.events.append({"data": text})
+
+
+def encode_ndjson(events: list[dict[str, Any]]) -> Iterator[bytes]:
+    for event in events:
+        data = event.get("data")
+        text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+        yield f"{text}\n".encode("utf-8", "backslashreplace")
+
+
+SSE = "text/event-stream"
+# Newline-delimited JSON, under the names servers give it.
+NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def is_stream(content_type: str) -> bool:
+    """Whether an answer of this content type is kept as events (and replayed as a stream)."""
+    return content_type == SSE or content_type in NDJSON
+
+
+def stream_parser(content_type: str, *, exact: bool) -> SSEParser | NDJSONParser:
+    return NDJSONParser() if content_type in NDJSON else SSEParser(exact=exact)
+
+
+def encode_events(content_type: str, events: list[dict[str, Any]]) -> Iterator[bytes]:
+    return encode_ndjson(events) if content_type in NDJSON else encode_sse(events)
+
+
 def stream_fingerprint(events: list[dict[str, Any]]) -> str | None:
     """The first non-null system_fingerprint over a stream: some servers put it on one chunk."""
     for event in events:

@@ -13,6 +13,7 @@ requests and aiohttp, and its http.client stand-in swallowed exceptions raised u
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
+from pytest_seeded.apis.wire import NDJSON
+from pytest_seeded.calls import passes_through
+from pytest_seeded.capture.probes import served
 from pytest_seeded.capture.routing import Owner, Stray, note_stray, owner
 from pytest_seeded.capture.streams import (
     AsyncTeeStream,
@@ -117,7 +121,10 @@ class Outgoing:
         return False
 
     def is_stream(self, response: httpx2.Response) -> bool:
-        return content_type(response) == SSE_CONTENT_TYPE
+        """SSE from anyone; newline-delimited JSON from an LLM API (Ollama's streams). A tool's
+        NDJSON answer is kept as its bytes, read whole."""
+        kind = content_type(response)
+        return kind == SSE_CONTENT_TYPE or (kind in NDJSON and self.prepared.is_llm)
 
     def tee(
         self, response: httpx2.Response, stream_class: type[TeeStream] | type[AsyncTeeStream]
@@ -130,6 +137,7 @@ class Outgoing:
             response.status_code,
             self.extra,
             decompressor(response.headers.get("content-encoding", "")),
+            content_type(response),
         )
         stream = stream_class(response, capture)
         self.calls.open_streams.append(stream)
@@ -157,7 +165,7 @@ def begin(
     if isinstance(calls, Stray):
         stray(calls, request)
         return None
-    if calls.passes_through(request):
+    if passes_through(request, calls.rules.sends, calls.passthrough):
         return None
     prepared = calls.prepare(request)
     offline = calls.answer_offline(prepared)
@@ -165,6 +173,9 @@ def begin(
         return offline
     if offline is not None:
         return replay_response(offline, prepared.request, is_async=is_async)
+    if prepared.endpoint is not None and prepared.endpoint.probe is not None:
+        found = served(prepared.endpoint, prepared.request, prepared.recorded.body)
+        prepared = dataclasses.replace(prepared, served=found)
     return Outgoing(calls, prepared, calls.reserve())
 
 
@@ -173,7 +184,7 @@ def stray(found: Stray, request: httpx2.Request) -> None:
     snapshot holds it), sent and noted otherwise."""
     url = request.url
     what = f"{request.method} {url.scheme}://{url.netloc.decode()}{url.path}"
-    if found.calls.passes_through(request):
+    if passes_through(request, found.calls.rules.sends, found.calls.passthrough):
         return None
     if found.refused:
         raise NetworkInReplayError(

@@ -9,15 +9,26 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pytest_seeded.modes import PLACEHOLDER_KEY
+
 if TYPE_CHECKING:
     from pytest_seeded.calls import TestCalls
 
 # Placeholder credentials for the SDKs the plugin answers in replay, set before collection
 # (session.run_environment): a module that builds its client at import (OpenAI(), Anthropic(),
-# a Gemini client) must not need a real key to be collected. Not shaped like a real key, so
-# no scanner mistakes it.
-PLACEHOLDER_KEY = "pytest-seeded-no-key"
-PLACEHOLDER_ENVIRONMENT = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+# a Gemini client) must not need a real key to be collected.
+__all__ = ["PLACEHOLDER_KEY"]
+PLACEHOLDER_ENVIRONMENT = (
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "CO_API_KEY",  # cohere
+    "MISTRAL_API_KEY",
+)
+# boto3 signs every request and looks for credentials as far as the instance metadata
+# service (a network call) when none is set: a placeholder pair in replay, unless a profile
+# or a key is set.
+AWS_PLACEHOLDERS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 class _Placeholders:

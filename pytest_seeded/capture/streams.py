@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from pytest_seeded.apis.wire import SSEParser, encode_sse
+from pytest_seeded.apis.wire import encode_events, stream_parser
 from pytest_seeded.exchange import Prepared, body_bytes
 from pytest_seeded.messages import cut_stream
-from pytest_seeded.storage.snapshot import SSE_CONTENT_TYPE, RecordedResponse
+from pytest_seeded.storage.snapshot import RecordedResponse
 
 if TYPE_CHECKING:
     from pytest_seeded.calls import TestCalls
@@ -31,12 +31,14 @@ class StreamCapture:
         status: int,
         extra: list[Sample],
         decompress: Any = None,
+        content_type: str = "text/event-stream",
     ) -> None:
         self._calls = calls
         self._prepared = prepared
         self._status = status
         self._extra = extra
-        self._parser = SSEParser(exact=prepared.endpoint is None)
+        self._content_type = content_type
+        self._parser = stream_parser(content_type, exact=prepared.endpoint is None)
         self._decompress = decompress
         self.done = False
         self.slot = slot
@@ -58,10 +60,10 @@ class StreamCapture:
             calls = self._calls
             calls.decide(
                 "failed",
-                cut_stream(calls.test, self.slot + 1, len(events), endpoint.stream_end),
+                cut_stream(calls.test, self.slot + 1, len(events), endpoint.stream_end_says),
             )
             return
-        recorded = RecordedResponse(self._status, SSE_CONTENT_TYPE, events=events)
+        recorded = RecordedResponse(self._status, self._content_type, events=events)
         self._calls.complete(self._prepared, self.slot, recorded, self._extra)
 
     def cut(self) -> None:
@@ -72,7 +74,7 @@ class StreamCapture:
             return
         self.done = True
         recorded = RecordedResponse(
-            self._status, SSE_CONTENT_TYPE, events=self._parser.events, cut_by_client=True
+            self._status, self._content_type, events=self._parser.events, cut_by_client=True
         )
         self._calls.complete(self._prepared, self.slot, recorded, self._extra)
 
@@ -144,19 +146,21 @@ def finish_open(calls: TestCalls) -> None:
 
 
 class ReplayStream(httpx2.SyncByteStream):
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.events = events
+    def __init__(self, response: RecordedResponse) -> None:
+        self.response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from encode_sse(self.events)
+        assert self.response.events is not None
+        yield from encode_events(self.response.content_type, self.response.events)
 
 
 class AsyncReplayStream(httpx2.AsyncByteStream):
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.events = events
+    def __init__(self, response: RecordedResponse) -> None:
+        self.response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in encode_sse(self.events):
+        assert self.response.events is not None
+        for chunk in encode_events(self.response.content_type, self.response.events):
             yield chunk
 
 
@@ -168,7 +172,7 @@ def replay_response(
     headers = {"content-type": response.content_type, **(response.headers or {})}
     stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
     if response.events is not None:
-        stream = AsyncReplayStream(response.events) if is_async else ReplayStream(response.events)
+        stream = AsyncReplayStream(response) if is_async else ReplayStream(response)
     else:
         stream = httpx2.ByteStream(body_bytes(response))
     return httpx2.Response(response.status, headers=headers, stream=stream, request=request)
@@ -178,7 +182,7 @@ def recorded_bytes(response: RecordedResponse) -> bytes:
     """A recorded answer's whole body, a stream's events included."""
     if response.events is None:
         return body_bytes(response)
-    return b"".join(encode_sse(response.events))
+    return b"".join(encode_events(response.content_type, response.events))
 
 
 def decompressor(encoding: str) -> Any:

@@ -65,15 +65,25 @@ def _make_request(
         out_headers.discard("transfer-encoding")
         if content or "content-length" in out_headers:
             out_headers["content-length"] = str(len(content))
+        # --llm-repeat's copies ask for a connection of their own (core.Outgoing.repeats): one
+        # each, read whole and closed, so the pool's connection serves the request itself.
+        own = out_headers.get("connection") == "close"
+        using = self._new_conn() if own else conn
         real = _ORIGINAL(
             self,
-            conn,
+            using,
             out.method,
             url,
             body=content,
             headers=out_headers,
             **{**kwargs, "preload_content": False, "decode_content": False},
         )
+        if own:
+            data = real.read(decode_content=False)
+            using.close()
+            return received(
+                real.status, list(real.headers.items()), real.reason, httpx2.ByteStream(data)
+            )
         return received(real.status, list(real.headers.items()), real.reason, _RawStream(real))
 
     answer = handle(found, request, send)

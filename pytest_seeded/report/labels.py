@@ -18,6 +18,7 @@ LABELS = (
     ("unreadable", "unreadable snapshot file(s)"),
     ("http_recorded", "other HTTP recorded"),
     ("http_replayed", "other HTTP replayed"),
+    ("http_sent", "other HTTP sent, not compared"),
 )
 FILE_LABELS = (
     ("file_new", "new"),

@@ -100,9 +100,9 @@ def test_calls_are_recognised_by_shape_and_seeded_in_their_own_field() -> None:
     assert classify("POST", "/gateway/v1/chat/completions", {"model": "m"}) is CHAT
     assert classify("POST", "/v1/chat/completions", {"no": "model"}) is None
     assert classify("POST", "/v1beta/models/g:generateContent", {}) is GEMINI
-    assert seeded(CHAT, {"model": "m"}, 7) == {"model": "m", "seed": 7}
-    assert seeded(CHAT, {"model": "m", "seed": 1}, 7) is None  # its own seed is kept
-    assert seeded(GEMINI, {"generationConfig": {"t": 1}}, 7) == {
+    assert seeded(CHAT.seed_at, {"model": "m"}, 7) == {"model": "m", "seed": 7}
+    assert seeded(CHAT.seed_at, {"model": "m", "seed": 1}, 7) is None  # its own seed is kept
+    assert seeded(GEMINI.seed_at, {"generationConfig": {"t": 1}}, 7) == {
         "generationConfig": {"t": 1, "seed": 7}
     }
-    assert seeded(RESPONSES, {"model": "m"}, 7) is None  # the API takes no seed
+    assert seeded(RESPONSES.seed_at, {"model": "m"}, 7) is None  # the API takes no seed
