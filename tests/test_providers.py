@@ -389,3 +389,18 @@ def test_vertex_ai_through_google_genai(project: Project, monkeypatch: pytest.Mo
     assert calls[0]["request"]["body"]["generationConfig"]["seed"] == 42
     project.server.state.fingerprint = "fp_loopback_2"  # the stand-in's next modelVersion
     _run(project, "--llm-mode=live").assert_outcomes(skipped=1)
+
+
+VLLM = """
+import os, requests
+
+def test_generate(seeded_calls):
+    r = requests.post(os.environ["BASE"] + "/generate", json={"prompt": "the sea", "max_tokens": 16})
+    assert r.json()["text"][0]
+"""
+
+
+def test_vllm_native_generate(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's own /generate (no client library: requests) takes its seed at the top level."""
+    calls = _lifecycle(project, monkeypatch, VLLM, 1, drift=False)
+    assert calls[0]["request"]["body"]["seed"] == 42
