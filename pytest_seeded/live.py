@@ -306,8 +306,12 @@ def agreement(
                 output = near.output
         pairs.append((sample.identity, output))
     measures = measure(number, pairs)
-    # An unseeded call's agreement measures the model's sampling, not what a seed holds.
-    found = [{"nodeid": test.nodeid, **m.to_json(), "seed": seed} for m in measures]
+    # An unseeded call's agreement measures the model's sampling, not what a seed holds
+    # (embeddings need no seed: they are not sampled).
+    unseeded = seed is None and samples[0].vectors is None
+    found = [
+        {"nodeid": test.nodeid, **m.to_json(), "seed": seed, "unseeded": unseeded} for m in measures
+    ]
     worst = min(measures, key=lambda m: m.agreement)
     if worst.agreement >= run.min_agreement:
         return found, None

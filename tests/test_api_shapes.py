@@ -343,7 +343,9 @@ def test_repeat_measures_the_agreement_of_responses_answers(project: Project) ->
     result = project.run("--llm-mode=live", "--llm-repeat=4")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*call #1 fingerprint 'resp-x-2026-11-01': 2 distinct of 4, agreement 75%*"]
+        [
+            "*call #1 fingerprint 'resp-x-2026-11-01' (unseeded: its API takes no seed): 2 distinct of 4, agreement 75%*"
+        ]
     )
 
 

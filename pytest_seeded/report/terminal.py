@@ -72,7 +72,7 @@ def _determinism_lines(session: SeededSession) -> list[str]:
             if m["divergence_char"] is None
             else f", first divergence at char {m['divergence_char']}, token {m['divergence_token']}"
         )
-        unseeded = " (unseeded: its API takes no seed)" if m.get("seed", 0) is None else ""
+        unseeded = " (unseeded: its API takes no seed)" if m.get("unseeded") else ""
         lines.append(
             f"  {m['nodeid']} call #{m['call']} fingerprint {m['fingerprint']!r}{unseeded}: "
             f"{m['distinct']} distinct of {m['responses']}, agreement {m['agreement']:.0%}{where}"
