@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import Project
+
+from pytest_seeded.report.labels import LABELS
 
 TESTS = """
 import pytest
@@ -96,7 +99,7 @@ def test_the_html_report_renders_in_a_browser_with_the_runs_numbers(project: Pro
     assert problems == []
     assert requests == [page_path.as_uri()]
     calls = doc["calls"]
-    assert counts == f"matched {calls['matched']}" == "matched 3"
+    assert counts == f"{calls['matched']} matched live" == "3 matched live"
     assert bars == len(doc["determinism"]["calls"]) == 3
     assert tokens_chart >= 2
     assert divergent >= 2  # the divergent answers, side by side, marked where they part
@@ -133,3 +136,53 @@ def test_a_github_actions_job_gets_a_markdown_summary(
     assert text.count("## pytest-seeded") == 3
     assert "### Failing calls" in text
     assert "- `test_it.py::test_embed` call #1 (embeddings): mismatched — vector 0: cosine" in text
+
+
+MIXED = """
+import os
+import httpx2
+
+ROOT = os.environ["OPENAI_BASE_URL"].removesuffix("/v1")
+
+def test_agent(seeded_llm):
+    weather = httpx2.get(f"{ROOT}/tool/weather?city=Oslo").json()
+    r = seeded_llm.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": str(weather)}])
+    assert r.choices[0].message.content
+
+def test_fails_after_its_call(seeded_llm):
+    seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert os.environ.get("PASS_IT")
+"""
+
+
+def _html_counts(page: str) -> str:
+    block = re.search(r'<div id="counts">(.*?)</div>', page, re.S)
+    assert block is not None
+    return re.sub(r"<[^>]+>", "", block.group(1))
+
+
+@pytest.mark.parametrize("mode", ["record", "replay"])
+def test_the_three_reports_count_the_same(
+    project: Project, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The HTML page's counts are the terminal's and the JSON report's: a failed test's call
+    is not counted as recorded, and a tool's call is other HTTP, not a replayed LLM call."""
+    project.pytester.makepyfile(test_mixed=MIXED)
+    if mode == "replay":
+        monkeypatch.setenv("PASS_IT", "1")
+        project.run("--llm-mode=record").assert_outcomes(passed=2)
+        monkeypatch.delenv("PASS_IT")
+    page = project.pytester.path / "report.html"
+    report = project.pytester.path / "report.json"
+    args = (f"--llm-report-html={page}", f"--llm-report={report}")
+    result = project.run(*((f"--llm-mode={mode}",) if mode == "record" else ()), *args)
+    result.assert_outcomes(passed=1, failed=1)
+    line = next(x for x in result.stdout.lines if x.startswith("calls: "))
+    expected = {"record": "calls: 1 recorded, 1 other HTTP recorded",
+                "replay": "calls: 2 replayed, 1 other HTTP replayed"}[mode]  # fmt: skip
+    assert line == expected
+    assert _html_counts(page.read_text()) == line.removeprefix("calls: ")
+    calls = json.loads(report.read_text())["calls"]
+    shown = ", ".join(f"{n} {label}" for name, label in LABELS if (n := calls[name]))
+    assert shown == line.removeprefix("calls: ")

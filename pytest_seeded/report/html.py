@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from pytest_seeded.determinism import suite_agreement
+from pytest_seeded.report.labels import count_labels
 from pytest_seeded.session import SeededSession
 
 # Verdicts of a call, in the order the counts bar shows them, with their colours.
@@ -129,34 +130,48 @@ def _colour(verdict: str) -> str:
     return dict(VERDICT_COLOURS).get(_verdict_kind(verdict), "#9d9da0")
 
 
+# Each count's colour: the verdict a call of that count has.
+_COUNT_COLOURS = {
+    "replayed": "replayed",
+    "http_replayed": "replayed",
+    "recorded": "recorded",
+    "http_recorded": "recorded",
+    "rerecorded": "recorded",
+    "matched": "matched",
+    "mismatched": "mismatched",
+    "drifted": "drift",
+    "missing": "missing",
+    "unreadable": "missing",
+    "http_sent": "sent",
+}
+
+
 def _counts(session: SeededSession) -> str:
-    """A stacked bar of the calls by verdict, and the numbers beside it."""
-    counts: dict[str, int] = {}
-    for row in session.rows:
-        for call in row["calls"]:
-            kind = _verdict_kind(str(call.get("verdict")))
-            counts[kind] = counts.get(kind, 0) + 1
-    total = sum(counts.values())
+    """A stacked bar of the calls by what became of them, and the numbers beside it: the
+    terminal's and the JSON report's counts, in the same words (labels.py)."""
+    counts = [
+        (label, session.totals[name], dict(VERDICT_COLOURS)[_COUNT_COLOURS[name]])
+        for name, label in count_labels(session.settings.on_drift)
+        if session.totals[name]
+    ]
+    total = sum(n for _, n, _ in counts)
     if not total:
         return "<p>No calls.</p>"
     width, x = 600.0, 0.0
     bars, legend = [], []
-    for kind, colour in VERDICT_COLOURS:
-        n = counts.get(kind, 0)
-        if not n:
-            continue
+    for label, n, colour in counts:
         w = width * n / total
         bars.append(
             f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="22" fill="{colour}">'
-            f"<title>{escape(kind)}: {n}</title></rect>"
+            f"<title>{escape(label)}: {n}</title></rect>"
         )
-        legend.append(f'<span class="v" style="background:{colour}">{escape(kind)} {n}</span>')
+        legend.append(f'<span class="v" style="background:{colour}">{n} {escape(label)}</span>')
         x += w
     svg = (
         f'<svg id="counts-chart" width="{width:.0f}" height="22" role="img" '
-        f'aria-label="calls by verdict">{"".join(bars)}</svg>'
+        f'aria-label="calls by what became of them">{"".join(bars)}</svg>'
     )
-    return f'{svg}<div id="counts">{" ".join(legend)}</div>'
+    return f'{svg}<div id="counts">{", ".join(legend)}</div>'
 
 
 def _drift_section(session: SeededSession) -> list[str]:
