@@ -285,6 +285,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """--snapshot-update is syrupy's habit and, here, a paid recording: said before the first
+    call, with what it will cost by the snapshots it replaces."""
+    config = session.config
+    settings = config.stash[SESSION_KEY].settings
+    if settings.mode_source != "--snapshot-update" or hasattr(config, "workerinput"):
+        return
+    from pytest_seeded.testrun import calls_ahead
+
+    tests, calls, new = calls_ahead([item for item in session.items if _uses_llm(item)])
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not tests:
+        return
+    fresh = f", {new} test(s) with no snapshot yet" if new else ""
+    reporter.write_line(
+        f"pytest-seeded: --snapshot-update records: {tests} test(s) will call the model "
+        f"({calls} call(s) when last recorded{fresh}). --llm-mode=record is the explicit way; "
+        "--snapshot-update also deletes snapshots no collected test owns.",
+        yellow=True,
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A seed matrix: each test that uses the LLM fixtures runs once per seed."""
     used = [name for name in LLM_FIXTURES if name in metafunc.fixturenames]

@@ -482,3 +482,29 @@ def _shown_path(location: str, config: pytest.Config) -> str:
         return os.path.relpath(location, config.rootpath)
     except ValueError:
         return location
+
+
+def calls_ahead(items: list[pytest.Item]) -> tuple[int, int, int]:
+    """(tests, calls their snapshots hold, tests with none): what a recording run will send,
+    by what was recorded last time. A file that cannot be read counts as none."""
+    from syrupy.location import PyTestLocation
+
+    settings = items[0].config.stash[SESSION_KEY].settings if items else None
+    tests = calls = new = 0
+    for item in items:
+        assert settings is not None
+        seeds = (matrix_seed(item),) if matrix_seed(item) is not None else seeds_for(item, settings)
+        for seed in seeds:
+            tests += 1
+            location = SeededSnapshotExtension.get_location(
+                test_location=PyTestLocation(item), index=f"seed={seed}"
+            )
+            try:
+                recording = _load(location, location)
+            except SnapshotFormatError:
+                recording = None
+            if recording is None:
+                new += 1
+            else:
+                calls += len(recording.calls)
+    return tests, calls, new

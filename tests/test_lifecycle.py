@@ -481,3 +481,34 @@ def test_files_survive_syrupys_other_extensions_and_runs_with_no_llm_test(
     result = project.run("--snapshot-update")
     result.assert_outcomes(errors=7)
     assert set(before) <= set(files(project))
+
+
+def test_snapshot_update_says_before_calling_what_it_will_record(project: Project) -> None:
+    """syrupy's --snapshot-update is a habit; here it makes paid calls. The run says so before
+    the first, with what the snapshots it replaces held."""
+    project.pytester.makepyfile(
+        test_two="""
+def test_one(seeded_llm):
+    for text in ("a", "b"):
+        seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+
+def test_two(seeded_llm):
+    seeded_llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "c"}])
+
+def test_plain():
+    pass
+"""
+    )
+    project.run("--llm-mode=record", "-k", "test_one").assert_outcomes(passed=1)
+    result = project.run("--snapshot-update")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-seeded: --snapshot-update records: 2 test(s) will call the model (2 call(s) "
+            "when last recorded, 1 test(s) with no snapshot yet). --llm-mode=record is the "
+            "explicit way*",
+            "*test_two.py*",
+        ]
+    )
+    # An explicit recording needs no warning.
+    assert "will call the model" not in project.run("--llm-mode=record").stdout.str()
