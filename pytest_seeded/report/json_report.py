@@ -39,4 +39,7 @@ def json_report(session: SeededSession) -> dict[str, Any]:
             "calls": session.determinism,
         },
         "tokens": {"spent": dict(session.tokens_spent), "saved": dict(session.tokens_saved)},
+        # One row per test (its outcome and calls): what the HTML page lists, and what
+        # merge-reports joins across shards (report/merge.py).
+        "rows": session.rows,
     }
