@@ -1,5 +1,5 @@
 """Take a picture of an HTML page (a pytest-seeded report) with Debian's headless Chromium,
-driven by Playwright, for the README:
+driven by Playwright, for the docs (docs/report.png):
 
     python devtools/screenshot.py study-out/one-report.html docs/report.png
 """

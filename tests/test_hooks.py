@@ -153,9 +153,10 @@ def test_optional_hooks_keep_working_without_the_plugin(project: Project) -> Non
     project.run("-p", "no:seeded").assert_outcomes(passed=1)
 
 
-def test_the_readme_conftest_example_runs(project: Project) -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = readme.split("A runnable `conftest.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+def test_the_docs_conftest_example_runs(project: Project) -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "errors-and-hooks.md").read_text()
+    example = docs.split('A runnable `conftest.py`:\n\n```python title="conftest.py"\n', 1)[1]
+    example = example.split("```", 1)[0]
     project.pytester.makeconftest(example)
     project.pytester.makepyfile(test_it=CHAT)
     project.server.state.decorate = lambda t: t + " at 10:00"

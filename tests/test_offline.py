@@ -188,7 +188,7 @@ def test_a_network_namespace_refuses_what_python_cannot(
     project.run_subprocess("-p", "no:randomly", timeout=60).assert_outcomes(passed=1)
     assert listener.seen == [b"leak-c"]
     listener.seen.clear()
-    # The README's way to isolate a run fully: a network namespace of its own.
+    # The docs' way (docs/snapshots.md) to isolate a run fully: a network namespace of its own.
     run = subprocess.run(
         [
             "unshare",

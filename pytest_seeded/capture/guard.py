@@ -7,7 +7,7 @@ loop's self-pipe) do not. Hosts named in ``llm_passthrough_hosts`` are let throu
 by the addresses their names resolve to.
 
 What Python cannot see, it cannot refuse: a C library's own sockets (libpq, uvloop's libuv), a
-subprocess that ignores proxy variables. The README says how to isolate a run fully."""
+subprocess that ignores proxy variables. docs/snapshots.md says how to isolate a run fully."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The mode table: each mode's row says what the README says it does."""
+"""The mode table: each mode's row says what the docs say it does (docs/modes-and-options.md)."""
 
 from __future__ import annotations
 
