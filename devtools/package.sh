@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q build twine
-rm -rf dist
+rm -rf dist build
 .venv/bin/python -m build --sdist --wheel --outdir dist . >/dev/null
+rm -rf build  # setuptools' work folder
 .venv/bin/python -m twine check --strict dist/*
 
 work=$(mktemp -d)

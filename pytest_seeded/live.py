@@ -319,7 +319,7 @@ def agreement(
         "failed",
         f"pytest-seeded: call #{number} of {test.nodeid} agreed with itself in "
         f"{worst.agreement:.0%} of {worst.responses} answers ({_seeded(seed)}, "
-        f"fingerprint {worst.fingerprint!r}, {worst.distinct} distinct), below "
+        f"served by {worst.fingerprint!r}, {worst.distinct} distinct), below "
         f"--llm-min-agreement {run.min_agreement:g}; first divergence at character "
         f"{worst.divergence_char}, token {worst.divergence_token}",
     )

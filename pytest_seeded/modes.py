@@ -153,9 +153,7 @@ class DriftRule:
 
 
 DRIFT_POLICIES: dict[str, DriftRule] = {
-    "skip": DriftRule(
-        "skip", "skipped", False, False, "drifted", label="skipped for fingerprint drift"
-    ),
+    "skip": DriftRule("skip", "skipped", False, False, "drifted", label="skipped for drift"),
     "xfail": DriftRule("xfail", "xfailed", False, False, "drifted", label="xfail on drift"),
     "fail": DriftRule("fail", "failed", False, False, "drifted", label="fail on drift"),
     "warn": DriftRule("warn", None, True, False, "drifted", warns=True, label="warn on drift"),

@@ -344,7 +344,7 @@ def test_repeat_measures_the_agreement_of_responses_answers(project: Project) ->
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*call #1 fingerprint 'resp-x-2026-11-01' (unseeded: its API takes no seed): 2 distinct of 4, agreement 75%*"
+            "*call #1 served by 'resp-x-2026-11-01' (unseeded: its API takes no seed): 2 distinct of 4, agreement 75%*"
         ]
     )
 
@@ -357,8 +357,8 @@ def test_repeated_embeddings_agree_within_the_cosine_tolerance(project: Project)
     project.server.state.embedding_noise = 1e-6
     result = project.run("--llm-mode=live", "--llm-repeat=3", "-k", "floats")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*call #1 fingerprint 'embed-x': 1 distinct of 3, agreement 100%"])
+    result.stdout.fnmatch_lines(["*call #1 served by 'embed-x': 1 distinct of 3, agreement 100%"])
     project.write_ini("llm_min_cosine = 1\n")
     result = project.run("--llm-mode=live", "--llm-repeat=3", "-k", "floats")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*call #1 fingerprint 'embed-x': 3 distinct of 3*"])
+    result.stdout.fnmatch_lines(["*call #1 served by 'embed-x': 3 distinct of 3*"])

@@ -163,7 +163,7 @@ def test_a_served_name_cannot_inject_markdown_or_lines(
 ) -> None:
     # redteam 21: a model name from the server went raw into the step summary (a newline made
     # a heading or an external image, | broke the table) and into the terminal; the count row
-    # said "skipped for fingerprint drift" under every policy.
+    # said "skipped for drift" under every policy.
     project.pytester.makepyfile(test_it=CHAT)
     project.run("--llm-mode=record").assert_outcomes(passed=1)
     summary = tmp_path / "summary.md"
@@ -181,7 +181,7 @@ def test_a_served_name_cannot_inject_markdown_or_lines(
     assert drift_rows[0].count(" | ") == 3  # four cells: the name's | is escaped
     assert all(not line.startswith("# injected") for line in result.outlines)
     label = {
-        "skip": "skipped for fingerprint drift",
+        "skip": "skipped for drift",
         "xfail": "xfail on drift",
         "fail": "fail on drift",
     }[policy]

@@ -92,7 +92,7 @@ def test_fingerprint_drift_skips_naming_both_fingerprints(project: Project) -> N
         [
             # Each drifted call is counted: a test runs on after one (the verdict is reported
             # at the end), so the async test's second call drifts too.
-            "*4 skipped for fingerprint drift*",
+            "*4 skipped for drift*",
             "system_fingerprint changed 'fp_loopback_1' -> 'fp_loopback_2' in 3 test(s):",
             "  test_async.py::test_async",
             "  test_chat.py::test_chat",

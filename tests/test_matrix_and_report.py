@@ -110,7 +110,7 @@ def test_repeat_measures_agreement_and_fails_below_the_minimum(project: Project)
         [
             "*agreed with itself in 75% of 4 answers*below --llm-min-agreement 1*first divergence at character*token 3*",
             "*determinism (each call made 4 times with its seed): 75.0% of 8 answers agree*",
-            "*test_it.py::test_chat call #1 fingerprint 'fp_loopback_1': 2 distinct of 4, agreement 75%, first divergence at char *, token 3",
+            "*test_it.py::test_chat call #1 served by 'fp_loopback_1': 2 distinct of 4, agreement 75%, first divergence at char *, token 3",
         ]
     )
     doc = json.loads(report.read_text())

@@ -146,7 +146,7 @@ def test_drift_record_rewrites_the_snapshot(drifted: Project) -> None:
     before = drifted.snapshots()
     result = drifted.run("--llm-mode=live", "--llm-on-drift=record")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*1 re-recorded after fingerprint drift*"])
+    result.stdout.fnmatch_lines(["*1 re-recorded after drift*"])
     after = drifted.snapshots()
     assert after != before
     (text,) = after.values()

@@ -239,7 +239,7 @@ def test_bedrock_runtime(project: Project, monkeypatch: pytest.MonkeyPatch) -> N
     # The determinism report says which calls went unseeded.
     result = _run(project, "--llm-mode=live", "--llm-repeat=2")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*call #1 fingerprint None (unseeded: its API takes no seed)*"])
+    result.stdout.fnmatch_lines(["*call #1 served by None (unseeded: its API takes no seed)*"])
     server.state.model_version = "-v2"
     result = _run(project, "--llm-mode=live", "-rs")
     result.assert_outcomes(passed=2, skipped=1)

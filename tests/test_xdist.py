@@ -34,7 +34,7 @@ def test_record_replay_and_live_with_two_workers(project: Project) -> None:
     live.assert_outcomes(skipped=8)
     live.stdout.fnmatch_lines(
         [
-            "*calls: 8 skipped for fingerprint drift*",
+            "*calls: 8 skipped for drift*",
             "system_fingerprint changed 'fp_loopback_1' -> 'fp_loopback_2' in 8 test(s):",
         ]
     )

@@ -74,7 +74,7 @@ def _determinism_lines(session: SeededSession) -> list[str]:
         )
         unseeded = " (unseeded: its API takes no seed)" if m.get("unseeded") else ""
         lines.append(
-            f"  {m['nodeid']} call #{m['call']} fingerprint {m['fingerprint']!r}{unseeded}: "
+            f"  {m['nodeid']} call #{m['call']} served by {m['fingerprint']!r}{unseeded}: "
             f"{m['distinct']} distinct of {m['responses']}, agreement {m['agreement']:.0%}{where}"
         )
     return lines
