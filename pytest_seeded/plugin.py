@@ -436,7 +436,11 @@ class _CountsCollector:
         if not (settings.report_path or settings.html_path or summary):
             return  # nothing to write: nothing of the reports is imported
         from pytest_seeded.report.write import write_reports
+        from pytest_seeded.storage.cleanup import unowned_files
 
+        # syrupy (tryfirst) has deleted what it may by now: the report lists what is left.
+        self.session.kept_orphans = unowned_files(session.config)
+        self.session.root = str(session.config.rootpath)
         write_reports(self.session, session.config)
 
 

@@ -46,6 +46,8 @@ class SeededSession:
     # Orphaned snapshot files (no collected test owns them) deleted, and kept, at session end.
     deleted: list[str] = field(default_factory=list)
     kept_orphans: list[str] = field(default_factory=list)
+    # The run's rootdir: the reports name files relative to it (shards run on other machines).
+    root: str = ""
     # Set when the JSON report could not be written: said in the summary.
     report_error: str | None = None
     # Why --snapshot-update deleted nothing this run (cleanup.RunWatch.incomplete).

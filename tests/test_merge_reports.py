@@ -67,3 +67,27 @@ def test_a_file_that_is_not_a_shard_report_is_named(project: Project) -> None:
     assert done.returncode == 2
     assert "junit.json: not a pytest-seeded --llm-report file" in done.stderr
     assert _merge(root).returncode == 2  # no shard given: usage
+
+
+def test_orphans_every_shard_agrees_on_are_listed_and_pruned(project: Project) -> None:
+    """A test removed from the suite leaves its snapshot; no shard may delete it (each runs a
+    part), and every shard lists it. merge-reports lists it, and --prune deletes it, and only
+    it."""
+    project.pytester.makepyfile(test_suite=SUITE)
+    root = project.pytester.path
+    project.run("--llm-mode=record").assert_outcomes(passed=3)
+    project.pytester.makepyfile(test_suite=SUITE.split("def test_c")[0])
+    before = set(project.snapshots())
+    project.run("-k", "test_a", "--llm-report=s1.json").assert_outcomes(passed=1)
+    project.run("-k", "test_b", "--llm-report=s2.json").assert_outcomes(passed=1)
+    assert set(project.snapshots()) == before  # a shard deletes nothing
+    orphan = "__llm_snapshots__/test_suite/test_c[seed=42].seeded.jsonc"
+    for shard in ("s1.json", "s2.json"):
+        assert json.loads((root / shard).read_text())["files"]["orphans"] == [orphan]
+    listed = _merge(root, "s1.json", "s2.json", "--json", "out.json")
+    assert f"orphan (no shard's tests own it): {orphan}" in listed.stdout
+    assert set(project.snapshots()) == before
+    pruned = _merge(root, "s1.json", "s2.json", "--prune", "--json", "out.json")
+    assert f"deleted {orphan}" in pruned.stdout
+    assert set(project.snapshots()) == before - {orphan}
+    assert json.loads((root / "out.json").read_text())["files"]["deleted"] == [orphan]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pytest_seeded.determinism import suite_agreement
@@ -26,6 +27,9 @@ def json_report(session: SeededSession) -> dict[str, Any]:
         "files": {
             **{label: session.totals[name] for name, label in FILE_LABELS},
             "deleted": session.deleted,
+            # Files no collected test owns, kept (no --snapshot-update, or a partial run):
+            # merge-reports prunes those every shard agrees on.
+            "orphans": [os.path.relpath(p, session.root or None) for p in session.kept_orphans],
         },
         "compared": dict(session.compared),
         "recorded_because": session.recorded_because,

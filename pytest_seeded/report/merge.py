@@ -23,6 +23,7 @@ from pytest_seeded.report.labels import FILE_LABELS, LABELS
 from pytest_seeded.report.markdown import markdown_summary
 from pytest_seeded.session import SeededSession
 from pytest_seeded.settings import RunSettings
+from pytest_seeded.storage.naming import SNAPSHOT_SUFFIX
 
 
 class MergeError(Exception):
@@ -74,7 +75,22 @@ def merge(paths: list[str]) -> SeededSession:
     session = SeededSession(settings=settings)
     for doc in docs:
         _add(session, doc)
+    # An orphan is a file no shard's collection owns: one every shard lists. A shard that did
+    # not see a folder (shards split by path) lists none of it, so nothing of it is pruned.
+    lists = [set(doc["files"].get("orphans", [])) for doc in docs]
+    session.kept_orphans = sorted(set.intersection(*lists))
     return session
+
+
+def prune(orphans: list[str]) -> list[str]:
+    """Delete the merged orphans (paths relative to the current folder, the repository's
+    root); only snapshot files, only those still there."""
+    deleted = []
+    for path in orphans:
+        if path.endswith(SNAPSHOT_SUFFIX) and os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+            deleted.append(path)
+    return deleted
 
 
 def _add(session: SeededSession, doc: dict[str, Any]) -> None:
@@ -104,12 +120,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("shards", nargs="+", metavar="SHARD.json")
     parser.add_argument("--json", metavar="OUT.json", help="the merged JSON report")
     parser.add_argument("--html", metavar="OUT.html", help="the merged HTML page")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the snapshot files every shard found no test for (run from the rootdir)",
+    )
     args = parser.parse_args(argv)
     try:
         session = merge(args.shards)
     except MergeError as exc:
         print(f"pytest-seeded merge-reports: {exc}", file=sys.stderr)
         return 2
+    for path in session.kept_orphans:
+        print(f"orphan (no shard's tests own it): {path}")
+    if args.prune:
+        session.deleted = prune(session.kept_orphans)
+        session.kept_orphans = [p for p in session.kept_orphans if p not in session.deleted]
+        for path in session.deleted:
+            print(f"deleted {path}")
     if args.json:
         Path(args.json).write_text(json.dumps(json_report(session), indent=2) + "\n")
     if args.html:

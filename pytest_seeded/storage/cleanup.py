@@ -199,3 +199,23 @@ def orphans_after(config: pytest.Config) -> tuple[list[str], list[str]]:
     deleted = [p for p in ours if not os.path.exists(p)]
     kept = [p for p in ours if os.path.exists(p)]
     return deleted, kept
+
+
+def unowned_files(config: pytest.Config) -> list[str]:
+    """The snapshot files in the collected tests' folders that no collected test owns
+    (deselected ones included): what a complete --snapshot-update run would delete. Listed by
+    every shard of a sharded run, which deletes none (merge-reports prunes what all agree on)."""
+    watch = config.stash[WATCH_KEY]
+    ownership = watch.ownership()
+    folders = sorted({snapshot_folder(str(item.path)) for item in watch.items})
+    found = []
+    for folder in folders:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.endswith(SNAPSHOT_SUFFIX) and not ownership.owns(path):
+                found.append(path)
+    return found
