@@ -32,6 +32,7 @@ from pytest_seeded.ledger import Ledger
 from pytest_seeded.live import agreement, answer_of_identity, judge, sample_of
 from pytest_seeded.messages import TestContext, unmatched
 from pytest_seeded.modes import PLACEHOLDER_KEY, ModeRules, Outcome
+from pytest_seeded.settings import host_listed
 from pytest_seeded.stats import CallStats
 from pytest_seeded.storage.snapshot import (
     JSON_CONTENT_TYPE,
@@ -256,7 +257,7 @@ def passes_through(request: httpx2.Request, sends: bool, hosts: frozenset[str]) 
     url = request.url
     if is_telemetry(url.host, url.path):
         return sends
-    if not hosts or (url.host not in hosts and f"{url.host}:{url.port}" not in hosts):
+    if not host_listed(hosts, url.host, url.port):
         return False
     body = stored_body(request.read(), request.headers.get("content-type", ""))
     agent = request.headers.get("user-agent", "")

@@ -23,6 +23,7 @@ from pytest_seeded.apis.endpoints import (
 )
 from pytest_seeded.apis.forms import stored_body
 from pytest_seeded.apis.wire import NDJSON, stream_parser
+from pytest_seeded.settings import host_listed
 from pytest_seeded.storage.scrub import (
     is_secret_param,
     public_path,
@@ -118,7 +119,7 @@ def prepare(
 def _seeds_anything(url: httpx2.URL, hosts: frozenset[str]) -> bool:
     """llm_seed_hosts: a server that takes a seed on every API shape (llama.cpp, vLLM), even
     where the hosted API has none (Responses, Anthropic's Messages)."""
-    return bool(hosts) and (url.host in hosts or f"{url.host}:{url.port}" in hosts)
+    return host_listed(hosts, url.host, url.port)
 
 
 # Error statuses never recorded: transient, or about the environment rather than the test.

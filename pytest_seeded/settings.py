@@ -103,6 +103,12 @@ def on_old_type(value: str) -> str:
     return value
 
 
+def host_listed(hosts: frozenset[str], host: str, port: object) -> bool:
+    """Whether an ini host list (llm_passthrough_hosts, llm_seed_hosts) names this host, alone
+    or with its port."""
+    return bool(hosts) and (host in hosts or f"{host}:{port}" in hosts)
+
+
 def other_http_type(value: str) -> str:
     if value not in OTHER_HTTP_CHOICES:
         raise argparse.ArgumentTypeError(f"takes {' or '.join(OTHER_HTTP_CHOICES)}; got {value!r}")

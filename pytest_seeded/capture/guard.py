@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_seeded.capture.routing import Stray, owner
 from pytest_seeded.errors import NetworkInReplayError
+from pytest_seeded.settings import host_listed
 
 if TYPE_CHECKING:
     from pytest_seeded.calls import TestCalls
@@ -81,11 +82,9 @@ def _allowed(host: Any, port: Any) -> bool:
     host = host.decode() if isinstance(host, bytes) else str(host)
     if host in _resolved:
         return True
-    if host in ("127.0.0.1", "::1") and (
-        "localhost" in calls.passthrough or f"localhost:{port}" in calls.passthrough
-    ):
+    if host in ("127.0.0.1", "::1") and host_listed(calls.passthrough, "localhost", port):
         return True
-    return host in calls.passthrough or f"{host}:{port}" in calls.passthrough
+    return host_listed(calls.passthrough, host, port)
 
 
 def _address(address: Any) -> tuple[Any, Any]:
