@@ -14,7 +14,6 @@ import httpx2
 
 from pytest_seeded.apis.endpoints import (
     SDK_OTHER,
-    SEED_ON_ANY_API,
     Endpoint,
     classify,
     seed_in,
@@ -83,7 +82,7 @@ def prepare(
         endpoint = SDK_OTHER
     at = endpoint.seed_at if endpoint is not None else ()
     if endpoint is not None and not at and _seeds_anything(url, seed_hosts):
-        at = SEED_ON_ANY_API
+        at = endpoint.host_seed_at
     new_body = seeded(at, body, seed) if at and seed is not None else None
     if new_body is not None and raw.lstrip()[:1] == b"{":
         body = new_body
@@ -117,8 +116,8 @@ def prepare(
 
 
 def _seeds_anything(url: httpx2.URL, hosts: frozenset[str]) -> bool:
-    """llm_seed_hosts: a server that takes a seed on every API shape (llama.cpp, vLLM), even
-    where the hosted API has none (Responses, Anthropic's Messages)."""
+    """llm_seed_hosts: a server that takes a seed where the hosted API has none (llama.cpp and
+    vLLM on Responses); the endpoint says where (Endpoint.host_seed_at)."""
     return host_listed(hosts, url.host, url.port)
 
 

@@ -187,9 +187,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "llm_seed_hosts",
-        "hosts (host, or host:port) whose server takes a seed on every API shape, even where "
-        "the hosted API has none (llama.cpp and vLLM on /v1/responses and /v1/messages): the "
-        "run's seed is put there too; one or more per line",
+        "hosts (host, or host:port) whose server takes a seed where the hosted API has none "
+        "(llama.cpp and vLLM on /v1/responses): the run's seed goes into their Responses, "
+        "Anthropic Messages and unknown LLM calls too; one or more per line",
         type="linelist",
         default=[],
     )

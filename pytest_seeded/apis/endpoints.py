@@ -69,6 +69,9 @@ class Endpoint:
     name: str
     # Where the seed goes in the JSON body: a path of keys, or () when the API has no seed.
     seed_at: tuple[str, ...] = ()
+    # Where it goes for a host in llm_seed_hosts, whose server takes a seed the hosted API
+    # has none for (llama.cpp and vLLM on /v1/responses); sampled text APIs only.
+    host_seed_at: tuple[str, ...] = ()
     # What the answer says (readers.py): the output a live run compares and the snapshot
     # shows. An API shape without its own reader is compared on its JSON minus volatile fields.
     reader: Reader = readers.generic_choices
@@ -114,6 +117,7 @@ COMPLETIONS = Endpoint(
 )
 RESPONSES = Endpoint(
     "responses",
+    host_seed_at=("seed",),
     reader=readers.responses_choices,
     fingerprint=readers.no_fingerprint,
     stream_end=_event_named("response.completed"),
@@ -130,6 +134,7 @@ MODERATIONS = Endpoint("moderations", reader=readers.moderation_choices)
 OPENAI_OTHER = Endpoint("openai")
 ANTHROPIC_MESSAGES = Endpoint(
     "anthropic.messages",
+    host_seed_at=("seed",),
     reader=readers.anthropic_choices,
     fingerprint=readers.no_fingerprint,
     stream_end=_event_named("message_stop"),
@@ -203,7 +208,7 @@ VLLM_GENERATE = Endpoint(
 )
 # A JSON POST that names a model and carries a prompt on a path no row knows: an LLM call of an
 # API the table lacks, compared by the generic reader, never seeded (its field is unknown).
-GENERIC = Endpoint("llm", fingerprint=readers.no_fingerprint)
+GENERIC = Endpoint("llm", host_seed_at=("seed",), fingerprint=readers.no_fingerprint)
 # Any other request an LLM SDK sends to its API (models.list, files, batches): stored by path
 # like the calls above, so a recording does not depend on the server's address.
 SDK_OTHER = Endpoint("api")
@@ -324,10 +329,6 @@ def sent_by_sdk(headers: Any) -> bool:
         or "x-goog-api-client" in headers
         or headers.get("user-agent", "").startswith(("OpenAI/", "Anthropic/"))
     )
-
-
-# Where llm_seed_hosts put the seed on an API shape that has none of its own.
-SEED_ON_ANY_API = ("seed",)
 
 
 def seeded(at: tuple[str, ...], body: Any, seed: int) -> dict[str, Any] | None:

@@ -137,3 +137,29 @@ def test_providers_answers_say_what_they_say() -> None:
     assert output_of(e.TGI, tgi) == "sea"
     odd = RecordedResponse(200, "application/json", {"unexpected": 1, "took_ms": 4})
     assert "took_ms" not in output_of(e.BEDROCK, odd)
+
+
+def test_seed_hosts_seed_only_sampled_apis_without_a_seed() -> None:
+    """llm_seed_hosts adds a seed to Responses, Anthropic Messages and unknown LLM APIs; never
+    to embeddings, moderations or images, which are not sampled."""
+    import httpx2
+
+    from pytest_seeded.exchange import prepare
+
+    class _Hook:
+        def pytest_seeded_scrub(self, request: Any, response: Any) -> None:
+            return None
+
+    def sent(path: str, body: dict[str, Any]) -> Any:
+        request = httpx2.Request("POST", f"http://127.0.0.1:8080{path}", json=body)
+        hosts = frozenset({"127.0.0.1:8080"})
+        prepared = prepare(request, seed=7, sends=True, scrub=frozenset(), hook=_Hook(),
+                           seed_hosts=hosts)  # fmt: skip
+        return json.loads(prepared.request.read()).get("seed")
+
+    assert sent("/v1/responses", {"model": "m", "input": "x"}) == 7
+    assert sent("/v1/messages", {"model": "m", "messages": []}) == 7
+    assert sent("/house/infer", {"model": "m", "prompt": "x"}) == 7
+    assert sent("/v1/embeddings", {"model": "m", "input": "x"}) is None
+    assert sent("/v1/moderations", {"model": "m", "input": "x"}) is None
+    assert sent("/v1/images/generations", {"model": "m", "prompt": "x"}) is None
