@@ -79,6 +79,13 @@ class ProviderRoutes:
         def send_header(self, keyword: str, value: str) -> None: ...
         def end_headers(self) -> None: ...
 
+    def _open_stream(self, content_type: str) -> None:
+        """A 200 whose body follows in chunks (self._chunk), as streaming servers send it."""
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
     # -- dispatch ----------------------------------------------------------------------------
 
     def provider_post(self, path: str, body: dict[str, Any]) -> bool:
@@ -158,10 +165,7 @@ class ProviderRoutes:
                       "done_reason": "stop", "done": True, **timings}  # fmt: skip
             self._send_json(200, answer)
             return
-        self.send_response(200)
-        self.send_header("content-type", "application/x-ndjson")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
+        self._open_stream("application/x-ndjson")
         for n, word in enumerate(words):
             line = {"model": model, "created_at": NOW, **piece(word if n == 0 else " " + word),
                     "done": False}  # fmt: skip
@@ -219,10 +223,7 @@ class ProviderRoutes:
             {"type": "content-end", "index": 0},
             {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage}},
         ]
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
+        self._open_stream("text/event-stream")
         for event in events:
             self._chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
         self._chunk(b"")
@@ -264,10 +265,7 @@ class ProviderRoutes:
                                         "totalTokens": 5 + len(words)},
                               "metrics": {"latencyMs": random.randint(100, 900)}}),
             ]  # fmt: skip
-            self.send_response(200)
-            self.send_header("content-type", "application/vnd.amazon.eventstream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
+            self._open_stream("application/vnd.amazon.eventstream")
             for name, payload in events:
                 self._chunk(event_frame(name, payload))
             self._chunk(b"")
@@ -303,10 +301,7 @@ class ProviderRoutes:
             answer: Any = {"generated_text": text}
             self._send_json(200, [answer] if path == "" else answer)
             return
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
+        self._open_stream("text/event-stream")
         for n, word in enumerate(words):
             last = n == len(words) - 1
             event = {
